@@ -1,0 +1,110 @@
+//! `folio demo` and `folio ask`: read a document in full and answer.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use folio_corpora::{bundled, Document};
+use folio_engine::answer::{answer_from_document, AnswerOptions, AnswerReport};
+use folio_engine::llm::{DenseAttention, GenerateOptions, Sampling};
+use folio_engine::models::load_model;
+
+use crate::cli::{AskArgs, DemoArgs, GenerationArgs};
+use crate::output::{human_bytes, print_json};
+
+pub fn demo(args: DemoArgs) -> Result<()> {
+    let case = bundled::demo_case();
+    let question = args.question.unwrap_or_else(|| case.question.to_string());
+    answer(&case.document, &question, &args.generation)
+}
+
+pub fn ask(args: AskArgs) -> Result<()> {
+    let document = Document::from_path(&args.file)?;
+    answer(&document, &args.question, &args.generation)
+}
+
+fn options(g: &GenerationArgs) -> AnswerOptions {
+    let sampling = if g.temperature > 0.0 {
+        Sampling::TopP {
+            temperature: g.temperature,
+            top_p: g.top_p,
+            seed: g.seed,
+        }
+    } else {
+        Sampling::Greedy
+    };
+    AnswerOptions {
+        generate: GenerateOptions {
+            max_new_tokens: g.max_tokens,
+            sampling,
+            extra_stop_tokens: Vec::new(),
+        },
+        attention: Arc::new(DenseAttention),
+        prefill_chunk: g.prefill_chunk,
+    }
+}
+
+fn answer(document: &Document, question: &str, g: &GenerationArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let model = load_model(&g.model, true)?;
+    let load_seconds = t0.elapsed().as_secs_f64();
+    if !g.json {
+        eprintln!(
+            "document: {} ({}, {})",
+            document.id,
+            document.source,
+            human_bytes(document.text.len() as u64)
+        );
+        eprintln!("question: {question}");
+        eprintln!(
+            "model:    {} (loaded in {load_seconds:.1} s)\n",
+            model.config.name
+        );
+    }
+    let mut stdout = std::io::stdout();
+    let mut stream = |piece: &str| {
+        if !g.json {
+            let _ = write!(stdout, "{piece}");
+            let _ = stdout.flush();
+        }
+    };
+    let report = answer_from_document(&model, document, question, &options(g), &mut stream)?;
+    if g.json {
+        #[derive(serde::Serialize)]
+        struct Record<'a> {
+            #[serde(flatten)]
+            report: &'a AnswerReport,
+            load_seconds: f64,
+            threads: usize,
+        }
+        return print_json(&Record {
+            report: &report,
+            load_seconds,
+            threads: folio_engine::threads::init(None),
+        });
+    }
+    println!();
+    print_card(&report, load_seconds);
+    Ok(())
+}
+
+fn print_card(r: &AnswerReport, load_seconds: f64) {
+    eprintln!("\n── how it was read ─────────────────────────────");
+    eprintln!("strategy      full context: the whole document was read");
+    eprintln!(
+        "tokens read   {} prompt tokens ({} of document, {} bytes)",
+        r.prompt_tokens, r.document_tokens, r.document_bytes
+    );
+    eprintln!(
+        "attention     {} ({:.0}% of keys attended), RoPE {:?}",
+        r.attention,
+        r.fraction_of_keys_attended * 100.0,
+        r.rope_scaling
+    );
+    eprintln!("KV cache      {}", human_bytes(r.kv_cache_bytes as u64));
+    eprintln!(
+        "time          load {load_seconds:.1} s · tokenize {:.2} s · prefill {:.1} s ({:.0} tok/s) · decode {:.1} s ({} tokens, {:.1} tok/s)",
+        r.seconds.tokenize, r.seconds.prefill, r.prefill_tok_per_s, r.seconds.decode, r.generated_tokens, r.decode_tok_per_s
+    );
+}

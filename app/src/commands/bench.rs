@@ -1,0 +1,85 @@
+//! `folio bench llm`: prompt-processing and generation speed, measured the
+//! way llama-bench does (pp: a prompt of N tokens on an empty cache; tg: N
+//! tokens generated one by one from an empty cache).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use folio_corpora::bundled;
+use folio_engine::llm::{DenseAttention, Logits, Session, SessionOptions};
+use folio_engine::models::load_model;
+use serde::Serialize;
+
+use crate::cli::BenchLlmArgs;
+use crate::output::print_json;
+
+#[derive(Serialize)]
+struct Row {
+    model: String,
+    test: String,
+    tokens: usize,
+    tok_per_s_mean: f64,
+    tok_per_s_std: f64,
+    reps: usize,
+    threads: usize,
+    attention: &'static str,
+}
+
+pub fn llm(args: BenchLlmArgs) -> Result<()> {
+    let threads = folio_engine::threads::init(None);
+    let text = bundled::jargon().text;
+    let mut rows = Vec::new();
+    for id in &args.models {
+        let model = load_model(id, true)?;
+        let corpus = model
+            .tokenizer
+            .encode_text(&text[..text.len().min(400_000)])?;
+        let options = SessionOptions {
+            attention: Arc::new(DenseAttention),
+            ..SessionOptions::default()
+        };
+        let mut tests: Vec<(String, usize)> =
+            args.pp.iter().map(|n| (format!("pp{n}"), *n)).collect();
+        tests.push((format!("tg{}", args.tg), args.tg));
+        for (name, n) in tests {
+            let mut rates = Vec::new();
+            for rep in 0..args.reps.max(1) {
+                let mut session = Session::new(&model, options.clone());
+                let tokens = &corpus[rep * 7..rep * 7 + n];
+                let start = Instant::now();
+                if name.starts_with("pp") {
+                    session.forward(tokens, Logits::Last)?;
+                } else {
+                    for t in tokens {
+                        session.forward(&[*t], Logits::Last)?;
+                    }
+                }
+                rates.push(n as f64 / start.elapsed().as_secs_f64());
+            }
+            let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+            let std =
+                (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64).sqrt();
+            if !args.json {
+                println!(
+                    "{:<40} {:>7} {:>9.1} ± {:>5.1} tok/s  ({} threads)",
+                    model.config.name, name, mean, std, threads
+                );
+            }
+            rows.push(Row {
+                model: model.config.name.clone(),
+                test: name,
+                tokens: n,
+                tok_per_s_mean: mean,
+                tok_per_s_std: std,
+                reps: rates.len(),
+                threads,
+                attention: "dense",
+            });
+        }
+    }
+    if args.json {
+        print_json(&rows)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! One module per `folio` command.
+
+mod answer;
+mod bench;
+mod models;
+
+use crate::cli::{BenchWhat, Cli, Command};
+
+/// Dispatches the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Models { action } => models::run(action),
+        Command::Demo(args) => answer::demo(args),
+        Command::Ask(args) => answer::ask(args),
+        Command::Bench {
+            what: BenchWhat::Llm(args),
+        } => bench::llm(args),
+    }
+}

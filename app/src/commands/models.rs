@@ -1,0 +1,122 @@
+//! `folio models list|fetch|verify`.
+
+use anyhow::{bail, Result};
+use folio_engine::models::{self, find_model, ModelSpec, MODELS};
+use serde::Serialize;
+
+use crate::cli::ModelsAction;
+use crate::output::{human_bytes, print_json};
+
+pub fn run(action: ModelsAction) -> Result<()> {
+    match action {
+        ModelsAction::List { json } => list(json),
+        ModelsAction::Fetch { ids, all } => fetch(&ids, all),
+        ModelsAction::Verify { ids, json } => verify(&ids, json),
+    }
+}
+
+fn selected(ids: &[String], all: bool, default: &str) -> Result<Vec<&'static ModelSpec>> {
+    if all {
+        return Ok(MODELS.iter().collect());
+    }
+    if ids.is_empty() {
+        return Ok(vec![find_model(default)?]);
+    }
+    ids.iter().map(|id| find_model(id)).collect()
+}
+
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    spec: &'static ModelSpec,
+    cached: bool,
+    default: bool,
+    path: String,
+}
+
+fn list(json: bool) -> Result<()> {
+    let dir = models::models_dir();
+    let rows: Vec<Listed> = MODELS
+        .iter()
+        .map(|spec| {
+            let path = models::model_path(spec, &dir);
+            let cached = std::fs::metadata(&path)
+                .map(|m| m.len() == spec.size)
+                .unwrap_or(false);
+            Listed {
+                spec,
+                cached,
+                default: spec.id == models::DEFAULT_MODEL,
+                path: path.display().to_string(),
+            }
+        })
+        .collect();
+    if json {
+        return print_json(&rows);
+    }
+    println!("models in {}", dir.display());
+    for r in rows {
+        let mark = if r.default { " (default)" } else { "" };
+        let state = if r.cached { "cached" } else { "not fetched" };
+        println!(
+            "  {:<14} {:>9}  {:<12} {}{mark} — {}",
+            r.spec.id,
+            human_bytes(r.spec.size),
+            state,
+            r.spec.name,
+            r.spec.role
+        );
+    }
+    Ok(())
+}
+
+fn fetch(ids: &[String], all: bool) -> Result<()> {
+    let dir = models::models_dir();
+    for spec in selected(ids, all, models::DEFAULT_MODEL)? {
+        let path = models::ensure_model(spec, &dir, true)?;
+        println!("{}: {}", spec.id, path.display());
+    }
+    Ok(())
+}
+
+fn verify(ids: &[String], json: bool) -> Result<()> {
+    let dir = models::models_dir();
+    let specs = if ids.is_empty() {
+        MODELS.iter().collect()
+    } else {
+        selected(ids, false, models::DEFAULT_MODEL)?
+    };
+    let mut reports = Vec::new();
+    for spec in specs {
+        reports.push(models::verify_model(spec, &dir)?);
+    }
+    let bad: Vec<_> = reports
+        .iter()
+        .filter(|r| r.present && !r.ok)
+        .map(|r| r.id.clone())
+        .collect();
+    if json {
+        print_json(&reports)?;
+    } else {
+        for r in &reports {
+            let state = match (r.present, r.ok) {
+                (false, _) => "not fetched".to_string(),
+                (true, true) => "ok (sha256 matches)".to_string(),
+                (true, false) => format!(
+                    "CORRUPT: sha256 {} size {}",
+                    r.sha256.as_deref().unwrap_or("?"),
+                    r.size.unwrap_or(0)
+                ),
+            };
+            println!("  {:<14} {state}  {}", r.id, r.path.display());
+        }
+    }
+    if !bad.is_empty() {
+        bail!(
+            "{} failed verification; delete the file(s) and run `folio models fetch {}`",
+            bad.join(", "),
+            bad.join(" ")
+        );
+    }
+    Ok(())
+}

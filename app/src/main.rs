@@ -1,0 +1,19 @@
+//! `folio`: answers questions about documents and says how it read them.
+//!
+//! A thin entry point: parse the command line, set the thread count, hand off
+//! to one module per command.
+
+mod cli;
+mod commands;
+mod output;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    folio_engine::threads::init(args.threads);
+    if let Err(err) = commands::run(args) {
+        eprintln!("folio: error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,122 @@
+//! Reading a whole document and answering a question about it: the
+//! full-context path every other strategy is compared with.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use folio_corpora::Document;
+use serde::Serialize;
+
+use crate::llm::{
+    document_qa, generate, Attention, GenerateOptions, Model, RopeScaling, Session, SessionOptions,
+    StopReason,
+};
+
+/// Seconds spent in each stage of one answer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTimes {
+    pub tokenize: f64,
+    pub prefill: f64,
+    pub decode: f64,
+}
+
+/// An answer with what was read to produce it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerReport {
+    pub model: String,
+    pub document_id: String,
+    pub document_bytes: usize,
+    /// Tokens of the document text alone.
+    pub document_tokens: usize,
+    /// Tokens sent to the model (document, question, instructions, template).
+    pub prompt_tokens: usize,
+    pub question: String,
+    pub answer: String,
+    pub generated_tokens: usize,
+    pub stop_reason: StopReason,
+    pub attention: String,
+    pub fraction_of_keys_attended: f64,
+    pub rope_scaling: RopeScaling,
+    pub kv_cache_bytes: usize,
+    pub seconds: StageTimes,
+    pub prefill_tok_per_s: f64,
+    pub decode_tok_per_s: f64,
+}
+
+/// Options of a full-context answer.
+#[derive(Clone)]
+pub struct AnswerOptions {
+    pub generate: GenerateOptions,
+    pub attention: Arc<dyn Attention>,
+    pub prefill_chunk: usize,
+}
+
+impl Default for AnswerOptions {
+    fn default() -> Self {
+        let session = SessionOptions::default();
+        Self {
+            generate: GenerateOptions::default(),
+            attention: session.attention,
+            prefill_chunk: session.prefill_chunk,
+        }
+    }
+}
+
+/// Reads all of `document` and answers `question`, streaming the answer's text
+/// to `on_text`. Fails, before any compute, when the prompt cannot fit the
+/// model's trained context.
+pub fn answer_from_document(
+    model: &Model,
+    document: &Document,
+    question: &str,
+    options: &AnswerOptions,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<AnswerReport> {
+    let t0 = Instant::now();
+    let document_tokens = model.tokenizer.encode_text(&document.text)?.len();
+    let prompt = model
+        .chat
+        .render(&model.tokenizer, &document_qa(&document.text, question))?;
+    let tokenize = t0.elapsed().as_secs_f64();
+    let limit = model.config.trained_context;
+    let needed = prompt.len() + options.generate.max_new_tokens;
+    if needed > limit {
+        bail!(
+            "'{}' is {} tokens; with the question and room for the answer the prompt needs {needed}, \
+             but {} reads at most {limit} tokens. Ask about a smaller part of the document.",
+            document.id,
+            document_tokens,
+            model.config.name
+        );
+    }
+    let session_options = SessionOptions {
+        attention: options.attention.clone(),
+        rope_scaling: RopeScaling::None,
+        prefill_chunk: options.prefill_chunk,
+    };
+    let mut session = Session::new(model, session_options);
+    let generation = generate(&mut session, &prompt, &options.generate, limit, on_text)?;
+    Ok(AnswerReport {
+        model: model.config.name.clone(),
+        document_id: document.id.clone(),
+        document_bytes: document.text.len(),
+        document_tokens,
+        prompt_tokens: prompt.len(),
+        question: question.to_string(),
+        answer: generation.text.trim().to_string(),
+        generated_tokens: generation.tokens.len(),
+        stop_reason: generation.stop_reason,
+        attention: options.attention.name().to_string(),
+        fraction_of_keys_attended: session.attention_stats.attended_fraction(),
+        rope_scaling: session.options().rope_scaling,
+        kv_cache_bytes: session.cache.bytes(),
+        seconds: StageTimes {
+            tokenize,
+            prefill: generation.prefill_seconds,
+            decode: generation.decode_seconds,
+        },
+        prefill_tok_per_s: generation.prefill_tok_per_s(),
+        decode_tok_per_s: generation.decode_tok_per_s(),
+    })
+}

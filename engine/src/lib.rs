@@ -1,0 +1,7 @@
+//! folio's engine: the LLM runtime (model fetch, GGUF loading, tokenizer,
+//! forward pass, generation) and, as they land, the strategies and the router.
+
+pub mod answer;
+pub mod llm;
+pub mod models;
+pub mod threads;

@@ -1,0 +1,111 @@
+//! Model hyper-parameters read from GGUF metadata.
+
+use anyhow::{bail, Context, Result};
+use candle_core::quantized::gguf_file::{Content, Value};
+use serde::Serialize;
+
+/// Architectures the forward pass implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Llama (SmolLM2): no attention biases; GGUF stores Q/K rows permuted for
+    /// interleaved (GPT-J style) rotary pairs.
+    Llama,
+    /// Qwen2: biases on q/k/v; rotary pairs are the two halves of each head.
+    Qwen2,
+}
+
+/// Shape and numerics of a model, everything the forward pass and the router
+/// need to know without touching weights.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub name: String,
+    pub n_layers: usize,
+    pub hidden: usize,
+    pub ffn_hidden: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab_size: usize,
+    pub rms_eps: f32,
+    pub rope_theta: f32,
+    /// Dimensions of each head that are rotated (usually all of them).
+    pub rope_dim: usize,
+    /// Context length the model was trained for (`{arch}.context_length`).
+    pub trained_context: usize,
+    /// RoPE scaling the GGUF declares (`{arch}.rope.scaling.*`), if any.
+    pub rope_scaling_type: Option<String>,
+    pub rope_scaling_factor: Option<f32>,
+}
+
+impl ModelConfig {
+    /// Reads the hyper-parameters of a llama or qwen2 GGUF.
+    pub fn from_gguf(content: &Content) -> Result<Self> {
+        let md = &content.metadata;
+        let arch_name = get_str(content, "general.architecture")?;
+        let arch = match arch_name.as_str() {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            other => {
+                bail!("unsupported architecture '{other}': folio runs llama and qwen2 GGUF models")
+            }
+        };
+        let key = |k: &str| format!("{arch_name}.{k}");
+        let n_heads = get_usize(content, &key("attention.head_count"))?;
+        let hidden = get_usize(content, &key("embedding_length"))?;
+        let head_dim = get_usize(content, &key("attention.key_length")).unwrap_or(hidden / n_heads);
+        let vocab_size = match md.get("tokenizer.ggml.tokens") {
+            Some(Value::Array(tokens)) => tokens.len(),
+            _ => bail!("GGUF has no tokenizer.ggml.tokens"),
+        };
+        Ok(Self {
+            arch,
+            name: get_str(content, "general.name").unwrap_or_else(|_| arch_name.clone()),
+            n_layers: get_usize(content, &key("block_count"))?,
+            hidden,
+            ffn_hidden: get_usize(content, &key("feed_forward_length"))?,
+            n_heads,
+            n_kv_heads: get_usize(content, &key("attention.head_count_kv")).unwrap_or(n_heads),
+            head_dim,
+            vocab_size,
+            rms_eps: get_f32(content, &key("attention.layer_norm_rms_epsilon"))?,
+            rope_theta: get_f32(content, &key("rope.freq_base")).unwrap_or(10_000.0),
+            rope_dim: get_usize(content, &key("rope.dimension_count")).unwrap_or(head_dim),
+            trained_context: get_usize(content, &key("context_length"))?,
+            rope_scaling_type: get_str(content, &key("rope.scaling.type")).ok(),
+            rope_scaling_factor: get_f32(content, &key("rope.scaling.factor")).ok(),
+        })
+    }
+
+    /// Bytes of f32 KV cache one token occupies across all layers.
+    pub fn kv_bytes_per_token_f32(&self) -> usize {
+        2 * self.n_layers * self.n_kv_heads * self.head_dim * 4
+    }
+}
+
+pub(crate) fn get_str(content: &Content, key: &str) -> Result<String> {
+    match content.metadata.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => bail!("GGUF key {key} is not a string: {other:?}"),
+        None => bail!("GGUF key {key} is missing"),
+    }
+}
+
+pub(crate) fn get_usize(content: &Content, key: &str) -> Result<usize> {
+    let v = content
+        .metadata
+        .get(key)
+        .with_context(|| format!("GGUF key {key} is missing"))?;
+    Ok(v.to_u64()
+        .or_else(|_| v.to_u32().map(u64::from))
+        .or_else(|_| v.to_i32().map(|x| x as u64))? as usize)
+}
+
+pub(crate) fn get_f32(content: &Content, key: &str) -> Result<f32> {
+    let v = content
+        .metadata
+        .get(key)
+        .with_context(|| format!("GGUF key {key} is missing"))?;
+    Ok(v.to_f32().or_else(|_| v.to_f64().map(|x| x as f32))?)
+}

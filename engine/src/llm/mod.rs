@@ -1,0 +1,22 @@
+//! The LLM runtime: GGUF models, their tokenizer and chat template, our own
+//! forward pass, sampling and generation.
+
+pub mod attention;
+pub mod chat;
+pub mod config;
+pub mod generate;
+pub mod kv_cache;
+pub mod model;
+pub mod rope;
+pub mod sampling;
+pub mod tokenizer;
+pub mod weights;
+
+pub use attention::{Attention, DenseAttention};
+pub use chat::{document_qa, ChatMessage, ChatTemplate, Role};
+pub use config::{Arch, ModelConfig};
+pub use generate::{generate, perplexity, GenerateOptions, Generation, StopReason};
+pub use model::{Logits, Model, Session, SessionOptions};
+pub use rope::{RopeLayout, RopeScaling};
+pub use sampling::Sampling;
+pub use tokenizer::TextTokenizer;

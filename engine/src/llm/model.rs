@@ -1,0 +1,266 @@
+//! Our forward pass for llama and qwen2 decoders.
+//!
+//! A [`Model`] is immutable after load and can serve many [`Session`]s; a
+//! session owns a KV cache, the attention algorithm and the RoPE frequencies,
+//! which is where long-context techniques plug in.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::quantized::gguf_file::Content;
+use folio_kernels::{AttentionShape, AttentionStats};
+
+use super::attention::{Attention, DenseAttention};
+use super::chat::ChatTemplate;
+use super::config::{Arch, ModelConfig};
+use super::kv_cache::KvCache;
+use super::rope::{Rope, RopeLayout, RopeScaling};
+use super::tokenizer::TextTokenizer;
+use super::weights::Weights;
+
+/// A loaded model: configuration, weights, tokenizer and chat template.
+pub struct Model {
+    pub config: ModelConfig,
+    pub weights: Weights,
+    pub tokenizer: TextTokenizer,
+    pub chat: ChatTemplate,
+    /// Seconds spent reading and dequantizing.
+    pub load_seconds: f64,
+}
+
+impl Model {
+    /// Loads a GGUF file: metadata, tokenizer, then every weight as f32.
+    pub fn load(path: &Path) -> Result<Self> {
+        let start = Instant::now();
+        let mut file = std::fs::File::open(path)
+            .with_context(|| format!("opening model {}", path.display()))?;
+        let content = Content::read(&mut file).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a readable GGUF file ({e}); `folio models verify` checks it",
+                path.display()
+            )
+        })?;
+        let config = ModelConfig::from_gguf(&content)?;
+        let tokenizer = TextTokenizer::from_gguf(&content)?;
+        if tokenizer.vocab_size() != config.vocab_size {
+            bail!(
+                "tokenizer has {} tokens but the model {}",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            );
+        }
+        let chat = ChatTemplate::for_model(&config, &tokenizer)?;
+        let weights = Weights::load(path, &content, &config)?;
+        Ok(Self {
+            config,
+            weights,
+            tokenizer,
+            chat,
+            load_seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The rotary layout this architecture's GGUF weights expect.
+    pub fn rope_layout(&self) -> RopeLayout {
+        match self.config.arch {
+            Arch::Llama => RopeLayout::Interleaved,
+            Arch::Qwen2 => RopeLayout::Halves,
+        }
+    }
+}
+
+/// How a session runs: the pluggable parts of the forward pass.
+#[derive(Clone)]
+pub struct SessionOptions {
+    pub attention: Arc<dyn Attention>,
+    pub rope_scaling: RopeScaling,
+    /// Prompt tokens per forward chunk; bounds activation memory.
+    pub prefill_chunk: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            attention: Arc::new(DenseAttention),
+            rope_scaling: RopeScaling::None,
+            prefill_chunk: 512,
+        }
+    }
+}
+
+/// A conversation's state over one model: its KV cache and settings.
+pub struct Session<'m> {
+    model: &'m Model,
+    pub cache: KvCache,
+    rope: Rope,
+    options: SessionOptions,
+    /// Attention work done so far (for reporting keys attended).
+    pub attention_stats: AttentionStats,
+}
+
+/// Which logits a forward call returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last position's (generation).
+    Last,
+    /// Every position's, `[tokens, vocab]` (perplexity).
+    All,
+}
+
+impl<'m> Session<'m> {
+    pub fn new(model: &'m Model, options: SessionOptions) -> Self {
+        let c = &model.config;
+        Self {
+            model,
+            cache: KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim),
+            rope: Rope::new(
+                c.rope_theta,
+                c.rope_dim,
+                model.rope_layout(),
+                options.rope_scaling,
+            ),
+            options,
+            attention_stats: AttentionStats::default(),
+        }
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    /// Tokens in the cache.
+    pub fn position(&self) -> usize {
+        self.cache.len
+    }
+
+    /// Forgets the conversation.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.attention_stats = AttentionStats::default();
+    }
+
+    /// Runs `tokens` through the model in chunks, appending to the cache.
+    pub fn forward(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            bail!("forward called with no tokens");
+        }
+        self.cache.reserve(tokens.len());
+        let chunk = self.options.prefill_chunk.max(1);
+        let mut out = Vec::new();
+        let n_chunks = tokens.len().div_ceil(chunk);
+        for (i, piece) in tokens.chunks(chunk).enumerate() {
+            let want = match logits {
+                Logits::All => Some(0..piece.len()),
+                Logits::Last if i + 1 == n_chunks => Some(piece.len() - 1..piece.len()),
+                Logits::Last => None,
+            };
+            out.extend(self.forward_chunk(piece, want)?);
+        }
+        Ok(out)
+    }
+
+    fn forward_chunk(
+        &mut self,
+        tokens: &[u32],
+        logit_rows: Option<std::ops::Range<usize>>,
+    ) -> Result<Vec<f32>> {
+        let c = &self.model.config;
+        let w = &self.model.weights;
+        let (t, h, d) = (tokens.len(), c.hidden, c.head_dim);
+        let start = self.cache.len;
+        let mut x = Vec::with_capacity(t * h);
+        for &tok in tokens {
+            let tok = tok as usize;
+            if tok >= c.vocab_size {
+                bail!(
+                    "token id {tok} is outside the vocabulary ({})",
+                    c.vocab_size
+                );
+            }
+            x.extend_from_slice(&w.embeddings[tok * h..(tok + 1) * h]);
+        }
+        let (q_dim, kv_dim) = (c.n_heads * d, c.n_kv_heads * d);
+        let scale = self.options.rope_scaling.attention_factor() / (d as f32).sqrt();
+        let shape = AttentionShape {
+            n_heads: c.n_heads,
+            n_kv_heads: c.n_kv_heads,
+            head_dim: d,
+            q_len: t,
+            kv_len: start + t,
+            q_start: start,
+        };
+        let mut normed = vec![0f32; t * h];
+        let mut q = vec![0f32; t * q_dim];
+        let mut attn = vec![0f32; t * q_dim];
+        for (layer, kv) in w.layers.iter().zip(self.cache.layers.iter_mut()) {
+            rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut normed);
+            let qkv = layer.qkv.forward(&normed, t)?;
+            let mut k = Vec::with_capacity(t * kv_dim);
+            let mut v = Vec::with_capacity(t * kv_dim);
+            for (r, row) in qkv.chunks_exact(q_dim + 2 * kv_dim).enumerate() {
+                q[r * q_dim..(r + 1) * q_dim].copy_from_slice(&row[..q_dim]);
+                k.extend_from_slice(&row[q_dim..q_dim + kv_dim]);
+                v.extend_from_slice(&row[q_dim + kv_dim..]);
+            }
+            self.rope.apply(&mut q, c.n_heads, d, start);
+            self.rope.apply(&mut k, c.n_kv_heads, d, start);
+            kv.keys.extend_from_slice(&k);
+            kv.values.extend_from_slice(&v);
+            let stats = self
+                .options
+                .attention
+                .attend(&q, &kv.keys, &kv.values, &mut attn, shape, scale);
+            self.attention_stats.merge(stats);
+            add_in_place(&mut x, &layer.attn_out.forward(&attn, t)?);
+            rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut normed);
+            let gate_up = layer.gate_up.forward(&normed, t)?;
+            let act = swiglu(&gate_up, c.ffn_hidden);
+            add_in_place(&mut x, &layer.down.forward(&act, t)?);
+        }
+        self.cache.len += t;
+        let Some(rows) = logit_rows else {
+            return Ok(Vec::new());
+        };
+        let n = rows.len();
+        let mut last = vec![0f32; n * h];
+        rms_norm(
+            &x[rows.start * h..rows.end * h],
+            &w.output_norm,
+            c.rms_eps,
+            &mut last,
+        );
+        w.output.forward(&last, n)
+    }
+}
+
+/// `out = x / rms(x) * weight`, row by row.
+fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let h = weight.len();
+    for (row, o) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
+        let mean_sq = row.iter().map(|v| v * v).sum::<f32>() / h as f32;
+        let inv = 1.0 / (mean_sq + eps).sqrt();
+        for ((o, v), w) in o.iter_mut().zip(row).zip(weight) {
+            *o = v * inv * w;
+        }
+    }
+}
+
+/// `silu(gate) * up` for rows laid out `[gate | up]`.
+fn swiglu(gate_up: &[f32], ffn: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(gate_up.len() / 2);
+    for row in gate_up.chunks_exact(2 * ffn) {
+        let (g, u) = row.split_at(ffn);
+        out.extend(g.iter().zip(u).map(|(g, u)| g / (1.0 + (-g).exp()) * u));
+    }
+    out
+}
+
+fn add_in_place(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+}

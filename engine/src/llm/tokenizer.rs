@@ -1,0 +1,234 @@
+//! A `tokenizers` tokenizer rebuilt from GGUF metadata.
+//!
+//! None of folio's GGUF files ships a tokenizer.json, so the byte-level BPE is
+//! assembled from `tokenizer.ggml.{tokens,merges,token_type,pre}`.
+//!
+//! Invariant: [`TextTokenizer::encode_text`] never yields a control token.
+//! Documents and questions are text, so a document that contains
+//! `<|im_start|>` is read as the characters `<`, `|`, `im`, … and cannot open a
+//! new chat turn. Control tokens enter a prompt only through
+//! [`crate::llm::chat`], by id.
+
+use std::collections::HashSet;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::quantized::gguf_file::{Content, Value};
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::models::bpe::{Vocab, BPE};
+use tokenizers::normalizers::unicode::NFC;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
+
+/// Qwen2's pre-tokenizer split (tokenizer.json of Qwen2.5), with the
+/// case-insensitive contractions spelled out as classes.
+const QWEN2_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// GGUF `tokenizer.ggml.token_type` values (llama.cpp's `llama_token_type`).
+const TOKEN_TYPE_CONTROL: u32 = 3;
+const TOKEN_TYPE_USER_DEFINED: u32 = 4;
+
+/// The tokenizer of one model plus the ids of its special tokens.
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    special: HashSet<u32>,
+    tokens: Vec<String>,
+    pub bos_id: Option<u32>,
+    pub eos_id: Option<u32>,
+}
+
+impl TextTokenizer {
+    /// Builds the tokenizer from GGUF metadata; fails on non-BPE vocabularies.
+    pub fn from_gguf(content: &Content) -> Result<Self> {
+        let md = &content.metadata;
+        let kind = str_value(md.get("tokenizer.ggml.model")).unwrap_or_default();
+        if kind != "gpt2" {
+            bail!("unsupported tokenizer '{kind}': folio builds byte-level BPE (gpt2) tokenizers");
+        }
+        let tokens =
+            string_array(md.get("tokenizer.ggml.tokens")).context("tokenizer.ggml.tokens")?;
+        let merges = string_array(md.get("tokenizer.ggml.merges"))
+            .context("tokenizer.ggml.merges")?
+            .into_iter()
+            .map(|m| {
+                m.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .ok_or_else(|| anyhow!("bad merge '{m}'"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let vocab: Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(|e| anyhow!("BPE: {e}"))?;
+        let mut inner = Tokenizer::new(bpe);
+        let pre = str_value(md.get("tokenizer.ggml.pre")).unwrap_or_else(|| "default".into());
+        match pre.as_str() {
+            "qwen2" => {
+                inner
+                    .with_normalizer(Some(NFC))
+                    .map_err(|e| anyhow!("{e}"))?;
+                let split = Split::new(
+                    SplitPattern::Regex(QWEN2_SPLIT.into()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+                inner.with_pre_tokenizer(Some(sequence(vec![
+                    split.into(),
+                    ByteLevel::new(false, false, false).into(),
+                ])));
+            }
+            // SmolLM: digits one by one, then GPT-2's byte-level split.
+            "smollm" => {
+                inner.with_pre_tokenizer(Some(sequence(vec![
+                    Digits::new(true).into(),
+                    ByteLevel::new(false, true, true).into(),
+                ])));
+            }
+            _ => {
+                inner.with_pre_tokenizer(Some(sequence(vec![
+                    ByteLevel::new(false, true, true).into()
+                ])));
+            }
+        }
+        inner.with_decoder(Some(ByteLevelDecoder::default()));
+
+        let types = match md.get("tokenizer.ggml.token_type") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.to_i32().map(|x| x as u32).unwrap_or(1))
+                .collect(),
+            _ => vec![1; tokens.len()],
+        };
+        let mut special = HashSet::new();
+        let mut added = Vec::new();
+        for (id, ty) in types.iter().enumerate() {
+            if *ty == TOKEN_TYPE_CONTROL || *ty == TOKEN_TYPE_USER_DEFINED {
+                special.insert(id as u32);
+                added.push(AddedToken::from(tokens[id].clone(), true));
+            }
+        }
+        inner
+            .add_special_tokens(added)
+            .map_err(|e| anyhow!("special tokens: {e}"))?;
+        // Text must never turn into control tokens: special tokens are matched
+        // as plain text by every encode call.
+        inner.set_encode_special_tokens(true);
+        let id = |key: &str| md.get(key).and_then(|v| v.to_u32().ok());
+        Ok(Self {
+            inner,
+            special,
+            tokens,
+            bos_id: id("tokenizer.ggml.bos_token_id"),
+            eos_id: id("tokenizer.ggml.eos_token_id"),
+        })
+    }
+
+    /// Encodes document or user text; the result never contains a special id.
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| anyhow!("tokenize: {e}"))?;
+        let ids = enc.get_ids().to_vec();
+        debug_assert!(ids.iter().all(|id| !self.special.contains(id)));
+        Ok(ids)
+    }
+
+    /// Decodes ids to text, dropping special tokens.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| anyhow!("detokenize: {e}"))
+    }
+
+    /// Id of a token spelled exactly as in the vocabulary (e.g. `<|im_end|>`).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.tokens
+            .iter()
+            .position(|t| t == token)
+            .map(|i| i as u32)
+    }
+
+    /// The vocabulary string of an id.
+    pub fn token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
+    }
+
+    /// Whether `id` is a control or user-defined token.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.special.contains(&id)
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
+fn sequence(steps: Vec<PreTokenizerWrapper>) -> PreTokenizerWrapper {
+    Sequence::new(steps).into()
+}
+
+fn str_value(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn string_array(v: Option<&Value>) -> Result<Vec<String>> {
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                other => bail!("expected a string, got {other:?}"),
+            })
+            .collect(),
+        _ => bail!("missing or not an array"),
+    }
+}
+
+/// Decodes a growing list of ids into text pieces for streaming, holding back
+/// bytes until they form complete UTF-8 characters.
+pub struct StreamDecoder {
+    ids: Vec<u32>,
+    emitted: usize,
+}
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        Self {
+            ids: Vec::new(),
+            emitted: 0,
+        }
+    }
+
+    /// Adds one id; returns the newly completed text, if any.
+    pub fn push(&mut self, tokenizer: &TextTokenizer, id: u32) -> Result<Option<String>> {
+        self.ids.push(id);
+        let text = tokenizer.decode(&self.ids)?;
+        if text.len() <= self.emitted || text.ends_with('\u{FFFD}') {
+            return Ok(None);
+        }
+        // Byte-level decoding of a longer prefix keeps earlier text as it was,
+        // so `emitted` stays a char boundary; `get` guards it anyway.
+        let piece = text.get(self.emitted..).map(str::to_string);
+        self.emitted = text.len();
+        Ok(piece)
+    }
+}
+
+impl Default for StreamDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}

