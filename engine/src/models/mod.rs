@@ -5,7 +5,8 @@ mod fetch;
 mod manifest;
 
 pub use fetch::{
-    ensure_model, fetch_model, model_path, models_dir, verify_model, FetchError, VerifyReport,
+    ensure_model, fetch_model, model_path, models_dir, pip_command, verify_model, FetchError,
+    VerifyReport,
 };
 pub use manifest::{find_model, ModelSpec, Part, DEFAULT_MODEL, MODELS, TEST_MODEL};
 
