@@ -33,7 +33,7 @@ impl AttentionShape {
     /// layout here would silently produce garbage logits.
     pub fn validate(&self, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
         assert!(
-            self.n_kv_heads > 0 && self.n_heads % self.n_kv_heads == 0,
+            self.n_kv_heads > 0 && self.n_heads.is_multiple_of(self.n_kv_heads),
             "heads {self:?}"
         );
         assert!(
