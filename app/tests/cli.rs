@@ -3,7 +3,10 @@
 use std::process::{Command, Output};
 
 fn folio(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_folio")).args(args).output().expect("running folio")
+    Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(args)
+        .output()
+        .expect("running folio")
 }
 
 fn stderr(o: &Output) -> String {
@@ -18,7 +21,9 @@ fn demo_answers_with_the_default_model() {
     let answer = record["answer"].as_str().unwrap().to_lowercase();
     assert!(answer.contains("fork bunny"), "answer: {answer}");
     assert!(record["model"].as_str().unwrap().contains("Qwen2.5"));
-    assert!(record["prompt_tokens"].as_u64().unwrap() > record["document_tokens"].as_u64().unwrap());
+    assert!(
+        record["prompt_tokens"].as_u64().unwrap() > record["document_tokens"].as_u64().unwrap()
+    );
     assert!(record["seconds"]["prefill"].as_f64().unwrap() > 0.0);
 }
 
@@ -27,10 +32,23 @@ fn ask_reads_a_users_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.txt");
     std::fs::write(&path, "Meeting notes. The launch of the Aurora probe moved to 14 March 2031 because the heat shield failed a test.").unwrap();
-    let out = folio(&["ask", "When is the Aurora launch?", "--file", path.to_str().unwrap(), "--model", "smollm2-135m", "--json", "--threads", "2"]);
+    let out = folio(&[
+        "ask",
+        "When is the Aurora launch?",
+        "--file",
+        path.to_str().unwrap(),
+        "--model",
+        "smollm2-135m",
+        "--json",
+        "--threads",
+        "2",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(record["answer"].as_str().unwrap().contains("March"), "{record}");
+    assert!(
+        record["answer"].as_str().unwrap().contains("March"),
+        "{record}"
+    );
 }
 
 #[test]
@@ -38,9 +56,20 @@ fn bad_documents_get_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("image.txt");
     std::fs::write(&binary, [0x89u8, b'P', b'N', b'G', 0xff, 0xfe, 0x00]).unwrap();
-    let out = folio(&["ask", "What is this?", "--file", binary.to_str().unwrap(), "--model", "smollm2-135m"]);
+    let out = folio(&[
+        "ask",
+        "What is this?",
+        "--file",
+        binary.to_str().unwrap(),
+        "--model",
+        "smollm2-135m",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not UTF-8 text"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not UTF-8 text"),
+        "{}",
+        stderr(&out)
+    );
 
     let missing = dir.path().join("missing.txt");
     let out = folio(&["ask", "What?", "--file", missing.to_str().unwrap()]);
@@ -50,9 +79,20 @@ fn bad_documents_get_a_clear_error() {
     // The whole Jargon File is far beyond SmolLM2's 8192-token context.
     let big = dir.path().join("big.txt");
     std::fs::write(&big, include_str!("../../corpora/data/jargon-4.4.7.txt")).unwrap();
-    let out = folio(&["ask", "What is a hack?", "--file", big.to_str().unwrap(), "--model", "smollm2-135m"]);
+    let out = folio(&[
+        "ask",
+        "What is a hack?",
+        "--file",
+        big.to_str().unwrap(),
+        "--model",
+        "smollm2-135m",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("reads at most 8192 tokens"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reads at most 8192 tokens"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -62,16 +102,30 @@ fn models_list_and_verify_report_the_cache() {
     let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let report = &reports[0];
     // Other tests fetch the model first; a fresh cache reports it missing, not corrupt.
-    assert!(report["ok"].as_bool().unwrap() || !report["present"].as_bool().unwrap(), "{report}");
+    assert!(
+        report["ok"].as_bool().unwrap() || !report["present"].as_bool().unwrap(),
+        "{report}"
+    );
     let out = folio(&["models", "list", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3);
-    assert_eq!(list.as_array().unwrap().iter().filter(|m| m["default"] == true).count(), 1);
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["default"] == true)
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn unknown_model_lists_the_known_ones() {
     let out = folio(&["demo", "--model", "gpt-9"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("known models: smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("known models: smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -94,6 +94,7 @@ pub fn answer_from_document(
         attention: options.attention.clone(),
         rope_scaling: RopeScaling::None,
         prefill_chunk: options.prefill_chunk,
+        ..SessionOptions::default()
     };
     let mut session = Session::new(model, session_options);
     let generation = generate(&mut session, &prompt, &options.generate, limit, on_text)?;

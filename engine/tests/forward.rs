@@ -80,8 +80,12 @@ fn chunked_prefill_and_cached_decoding_match_one_pass() {
         );
         s.forward(&tokens, Logits::All).unwrap()
     };
+    let exact = SessionOptions {
+        quantized_decode: false,
+        ..SessionOptions::default()
+    };
     let token_by_token = {
-        let mut s = Session::new(model, SessionOptions::default());
+        let mut s = Session::new(model, exact);
         s.forward(&tokens[..tokens.len() - 1], Logits::Last)
             .unwrap();
         s.forward(&tokens[tokens.len() - 1..], Logits::Last)
@@ -105,5 +109,40 @@ fn chunked_prefill_and_cached_decoding_match_one_pass() {
         max_diff(last, &token_by_token) < 1e-3,
         "cached decode differs by {}",
         max_diff(last, &token_by_token)
+    );
+}
+
+#[test]
+fn quantized_decoding_stays_close_to_f32() {
+    let model = common::smollm2();
+    let tokens = model.tokenizer.encode_text(NORMANDY).unwrap();
+    let last_logits = |quantized_decode: bool| {
+        let mut s = Session::new(
+            model,
+            SessionOptions {
+                quantized_decode,
+                ..SessionOptions::default()
+            },
+        );
+        s.forward(&tokens[..tokens.len() - 1], Logits::Last)
+            .unwrap();
+        s.forward(&tokens[tokens.len() - 1..], Logits::Last)
+            .unwrap()
+    };
+    let (f32_logits, q_logits) = (last_logits(false), last_logits(true));
+    assert_eq!(
+        folio_engine::llm::sampling::argmax(&f32_logits),
+        folio_engine::llm::sampling::argmax(&q_logits)
+    );
+    let range = f32_logits.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let max_diff = f32_logits
+        .iter()
+        .zip(&q_logits)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    // Q8_0 weights plus Q8_0 activations: a few percent of the logit range at most.
+    assert!(
+        max_diff < 0.05 * range,
+        "max diff {max_diff} vs logit range {range}"
     );
 }

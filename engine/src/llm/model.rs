@@ -78,6 +78,9 @@ pub struct SessionOptions {
     pub rope_scaling: RopeScaling,
     /// Prompt tokens per forward chunk; bounds activation memory.
     pub prefill_chunk: usize,
+    /// Run calls of few rows (decoding) on the block-quantized weights:
+    /// several times faster, logits within quantization error of f32.
+    pub quantized_decode: bool,
 }
 
 impl Default for SessionOptions {
@@ -86,6 +89,7 @@ impl Default for SessionOptions {
             attention: Arc::new(DenseAttention),
             rope_scaling: RopeScaling::None,
             prefill_chunk: 512,
+            quantized_decode: true,
         }
     }
 }
@@ -172,6 +176,7 @@ impl<'m> Session<'m> {
     ) -> Result<Vec<f32>> {
         let c = &self.model.config;
         let w = &self.model.weights;
+        let qd = self.options.quantized_decode;
         let (t, h, d) = (tokens.len(), c.hidden, c.head_dim);
         let start = self.cache.len;
         let mut x = Vec::with_capacity(t * h);
@@ -200,7 +205,7 @@ impl<'m> Session<'m> {
         let mut attn = vec![0f32; t * q_dim];
         for (layer, kv) in w.layers.iter().zip(self.cache.layers.iter_mut()) {
             rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut normed);
-            let qkv = layer.qkv.forward(&normed, t)?;
+            let qkv = layer.qkv.forward(&normed, t, qd)?;
             let mut k = Vec::with_capacity(t * kv_dim);
             let mut v = Vec::with_capacity(t * kv_dim);
             for (r, row) in qkv.chunks_exact(q_dim + 2 * kv_dim).enumerate() {
@@ -217,11 +222,11 @@ impl<'m> Session<'m> {
                 .attention
                 .attend(&q, &kv.keys, &kv.values, &mut attn, shape, scale);
             self.attention_stats.merge(stats);
-            add_in_place(&mut x, &layer.attn_out.forward(&attn, t)?);
+            add_in_place(&mut x, &layer.attn_out.forward(&attn, t, qd)?);
             rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut normed);
-            let gate_up = layer.gate_up.forward(&normed, t)?;
+            let gate_up = layer.gate_up.forward(&normed, t, qd)?;
             let act = swiglu(&gate_up, c.ffn_hidden);
-            add_in_place(&mut x, &layer.down.forward(&act, t)?);
+            add_in_place(&mut x, &layer.down.forward(&act, t, qd)?);
         }
         self.cache.len += t;
         let Some(rows) = logit_rows else {
@@ -235,7 +240,7 @@ impl<'m> Session<'m> {
             c.rms_eps,
             &mut last,
         );
-        w.output.forward(&last, n)
+        w.output.forward(&last, n, qd)
     }
 }
 

@@ -5,38 +5,66 @@
 //! processing, so every weight is expanded to f32 once. Q, K and V are stacked
 //! into one matrix, and so are the gate and up projections, so each layer runs
 //! four matrix products instead of seven.
+//!
+//! Generation is memory-bound (one token reads every weight once), so each
+//! matrix also keeps a quantized copy for calls of up to [`DECODE_ROWS`] rows:
+//! the GGUF's own blocks where candle has AVX2 dot products for them (Q4_0,
+//! Q8_0, K-quants), otherwise the f32 matrix requantized to Q8_0 (8.5 bits per
+//! weight, near-lossless over 4- and 5-bit originals).
 
 use std::fs::File;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
-use candle_core::{Device, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
 
 use super::config::{Arch, ModelConfig};
+
+/// Calls with at most this many rows may use the quantized weights.
+pub const DECODE_ROWS: usize = 4;
 
 /// A projection `y = x·Wᵀ + b` with `W` stored `[out, in]`.
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Vec<f32>>,
+    /// The same matrix block-quantized, for memory-bound calls.
+    pub quantized: QMatMul,
+    pub quantized_dtype: GgmlDType,
 }
 
 impl Linear {
-    pub fn out_features(&self) -> usize {
-        self.weight.dims()[0]
+    /// Keeps `source` as the quantized copy when candle has fast CPU code
+    /// for its block type; otherwise quantizes `weight` to Q8_0.
+    fn new(weight: Tensor, bias: Option<Vec<f32>>, source: Option<QTensor>) -> Result<Self> {
+        let q = match source {
+            Some(q) if has_fast_cpu_dot(q.dtype()) => q,
+            _ => QTensor::quantize(&weight, GgmlDType::Q8_0)?,
+        };
+        let quantized_dtype = q.dtype();
+        Ok(Self {
+            weight,
+            bias,
+            quantized: QMatMul::from_qtensor(q)?,
+            quantized_dtype,
+        })
     }
 
     pub fn in_features(&self) -> usize {
         self.weight.dims()[1]
     }
 
-    /// `x` is `[rows, in]` row-major; returns `[rows, out]`.
-    pub fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+    /// `x` is `[rows, in]` row-major; returns `[rows, out]`. Uses the quantized
+    /// weights when `quantized_small` and `rows <= DECODE_ROWS`.
+    pub fn forward(&self, x: &[f32], rows: usize, quantized_small: bool) -> Result<Vec<f32>> {
         let input = Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?;
-        let mut y = input
-            .matmul(&self.weight.t()?)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let output = if quantized_small && rows <= DECODE_ROWS {
+            self.quantized.forward(&input)?
+        } else {
+            input.matmul(&self.weight.t()?)?
+        };
+        let mut y = output.flatten_all()?.to_vec1::<f32>()?;
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(b.len()) {
                 row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
@@ -44,6 +72,20 @@ impl Linear {
         }
         Ok(y)
     }
+
+    /// Bytes held: the f32 matrix, its quantized copy and the bias.
+    pub fn bytes(&self) -> usize {
+        let blocks = self.weight.elem_count() / self.quantized_dtype.block_size();
+        self.weight.elem_count() * 4
+            + blocks * self.quantized_dtype.type_size()
+            + self.bias.as_ref().map_or(0, |b| b.len() * 4)
+    }
+}
+
+/// Block types for which candle has AVX2 dot products on x86 (others run scalar code).
+fn has_fast_cpu_dot(dtype: GgmlDType) -> bool {
+    use GgmlDType::*;
+    matches!(dtype, Q4_0 | Q8_0 | Q2K | Q3K | Q4K | Q5K | Q6K)
 }
 
 /// One transformer block.
@@ -64,7 +106,7 @@ pub struct Weights {
     pub embeddings: Vec<f32>,
     pub layers: Vec<Layer>,
     pub output_norm: Vec<f32>,
-    /// `[vocab, hidden]`; the embedding matrix when the model ties them.
+    /// `[vocab, hidden]`; a copy of the embedding matrix when the model ties them.
     pub output: Linear,
     pub tied_output: bool,
 }
@@ -79,12 +121,14 @@ impl Reader<'_> {
         self.content.tensor_infos.contains_key(name)
     }
 
-    fn tensor(&mut self, name: &str) -> Result<Tensor> {
-        let q = self
-            .content
+    fn qtensor(&mut self, name: &str) -> Result<QTensor> {
+        self.content
             .tensor(&mut self.file, name, &Device::Cpu)
-            .with_context(|| format!("reading tensor {name}"))?;
-        Ok(q.dequantize(&Device::Cpu)?)
+            .with_context(|| format!("reading tensor {name}"))
+    }
+
+    fn tensor(&mut self, name: &str) -> Result<Tensor> {
+        Ok(self.qtensor(name)?.dequantize(&Device::Cpu)?)
     }
 
     fn vec(&mut self, name: &str) -> Result<Vec<f32>> {
@@ -99,6 +143,12 @@ impl Reader<'_> {
         }
     }
 
+    fn linear(&mut self, name: &str) -> Result<Linear> {
+        let q = self.qtensor(&format!("{name}.weight"))?;
+        let weight = q.dequantize(&Device::Cpu)?;
+        Linear::new(weight, self.optional_vec(&format!("{name}.bias"))?, Some(q))
+    }
+
     /// Stacks `[out_i, in]` matrices (and their biases, if any) into one.
     fn stacked(&mut self, names: &[String], biases: bool) -> Result<Linear> {
         let mut mats = Vec::new();
@@ -110,10 +160,7 @@ impl Reader<'_> {
             }
         }
         let weight = Tensor::cat(&mats, 0)?.contiguous()?;
-        Ok(Linear {
-            weight,
-            bias: biases.then_some(bias),
-        })
+        Linear::new(weight, biases.then_some(bias), None)
     }
 }
 
@@ -138,54 +185,42 @@ impl Weights {
             layers.push(Layer {
                 attn_norm: r.vec(&p("attn_norm.weight"))?,
                 qkv: r.stacked(&[p("attn_q"), p("attn_k"), p("attn_v")], biases)?,
-                attn_out: Linear {
-                    weight: r.tensor(&p("attn_output.weight"))?,
-                    bias: r.optional_vec(&p("attn_output.bias"))?,
-                },
+                attn_out: r.linear(&p("attn_output"))?,
                 ffn_norm: r.vec(&p("ffn_norm.weight"))?,
                 gate_up: r.stacked(&[p("ffn_gate"), p("ffn_up")], false)?,
-                down: Linear {
-                    weight: r.tensor(&p("ffn_down.weight"))?,
-                    bias: None,
-                },
+                down: r.linear(&p("ffn_down"))?,
             });
         }
         let output_norm = r.vec("output_norm.weight")?;
         let tied_output = !r.has("output.weight");
         let output = if tied_output {
-            embed.clone()
+            Linear::new(embed.clone(), None, None)?
         } else {
-            r.tensor("output.weight")?
+            r.linear("output")?
         };
         let embeddings = embed.flatten_all()?.to_vec1::<f32>()?;
         Ok(Self {
             embeddings,
             layers,
             output_norm,
-            output: Linear {
-                weight: output,
-                bias: None,
-            },
+            output,
             tied_output,
         })
     }
 
-    /// Bytes of all weights as held in memory.
+    /// Bytes of all weights as held in memory (f32 and quantized copies).
     pub fn bytes(&self) -> usize {
-        let mat = |l: &Linear| l.weight.elem_count() + l.bias.as_ref().map_or(0, Vec::len);
         let layers: usize = self
             .layers
             .iter()
             .map(|l| {
-                l.attn_norm.len()
-                    + l.ffn_norm.len()
-                    + mat(&l.qkv)
-                    + mat(&l.attn_out)
-                    + mat(&l.gate_up)
-                    + mat(&l.down)
+                (l.attn_norm.len() + l.ffn_norm.len()) * 4
+                    + l.qkv.bytes()
+                    + l.attn_out.bytes()
+                    + l.gate_up.bytes()
+                    + l.down.bytes()
             })
             .sum();
-        // A tied output still holds its own copy of the embedding matrix.
-        (layers + self.embeddings.len() + self.output_norm.len() + mat(&self.output)) * 4
+        layers + (self.embeddings.len() + self.output_norm.len()) * 4 + self.output.bytes()
     }
 }
