@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use crate::dot::{axpy, dot};
+use crate::dot::{axpy, dot, exp_neg, Isa};
 
 /// Shape of one attention call; checked by [`AttentionShape::validate`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,45 +103,29 @@ pub fn dense(
     scale: f32,
 ) -> AttentionStats {
     shape.validate(q, k, v, out);
-    let AttentionShape {
-        n_heads,
-        n_kv_heads,
-        head_dim: d,
-        ..
-    } = shape;
-    let group = shape.group();
-    let row = n_heads * d;
-    let kv_row = n_kv_heads * d;
+    let row = shape.n_heads * shape.head_dim;
+    let isa = Isa::detect();
     out.par_chunks_mut(row)
         .zip(q.par_chunks(row))
         .enumerate()
         .for_each_init(
             || Vec::with_capacity(shape.kv_len),
             |scores: &mut Vec<f32>, (i, (out_row, q_row))| {
-                let n_keys = shape.q_start + i + 1;
-                for h in 0..n_heads {
-                    let kvh = h / group;
-                    let qh = &q_row[h * d..(h + 1) * d];
-                    scores.clear();
-                    scores.extend((0..n_keys).map(|j| {
-                        dot(qh, &k[j * kv_row + kvh * d..j * kv_row + (kvh + 1) * d]) * scale
-                    }));
-                    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0f32;
-                    for s in scores.iter_mut() {
-                        *s = (*s - max).exp();
-                        sum += *s;
-                    }
-                    let oh = &mut out_row[h * d..(h + 1) * d];
-                    oh.fill(0.0);
-                    let inv = 1.0 / sum;
-                    for (j, p) in scores.iter().enumerate() {
-                        axpy(
-                            p * inv,
-                            &v[j * kv_row + kvh * d..j * kv_row + (kvh + 1) * d],
-                            oh,
-                        );
-                    }
+                let args = RowArgs {
+                    q_row,
+                    k,
+                    v,
+                    out_row,
+                    scores,
+                    n_keys: shape.q_start + i + 1,
+                    shape,
+                    scale,
+                };
+                match isa {
+                    // SAFETY: `Isa::detect` saw AVX2 and FMA on this CPU.
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2Fma => unsafe { dense_row_avx2(args) },
+                    _ => dense_row::<false>(args),
                 }
             },
         );
@@ -149,5 +133,61 @@ pub fn dense(
     AttentionStats {
         causal_pairs: pairs,
         attended_pairs: pairs,
+    }
+}
+
+/// One query row (all heads) of [`dense`].
+struct RowArgs<'a> {
+    q_row: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    out_row: &'a mut [f32],
+    scores: &'a mut Vec<f32>,
+    n_keys: usize,
+    shape: AttentionShape,
+    scale: f32,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dense_row_avx2(args: RowArgs) {
+    dense_row::<true>(args)
+}
+
+// No closures in the hot loop: a closure is a function of its own and would
+// not be compiled with the caller's AVX2/FMA features.
+#[inline(always)]
+fn dense_row<const FMA: bool>(a: RowArgs) {
+    let AttentionShape {
+        n_heads,
+        n_kv_heads,
+        head_dim: d,
+        ..
+    } = a.shape;
+    let group = a.shape.group();
+    let kv_row = n_kv_heads * d;
+    a.scores.resize(a.n_keys, 0.0);
+    for h in 0..n_heads {
+        let kvh = h / group;
+        let qh = &a.q_row[h * d..(h + 1) * d];
+        let mut max = f32::NEG_INFINITY;
+        for j in 0..a.n_keys {
+            let key = &a.k[j * kv_row + kvh * d..j * kv_row + (kvh + 1) * d];
+            let s = dot::<FMA>(qh, key) * a.scale;
+            a.scores[j] = s;
+            max = max.max(s);
+        }
+        let mut sum = 0f32;
+        for s in a.scores.iter_mut() {
+            *s = exp_neg::<FMA>(*s - max);
+            sum += *s;
+        }
+        let oh = &mut a.out_row[h * d..(h + 1) * d];
+        oh.fill(0.0);
+        let inv = 1.0 / sum;
+        for j in 0..a.n_keys {
+            let value = &a.v[j * kv_row + kvh * d..j * kv_row + (kvh + 1) * d];
+            axpy::<FMA>(a.scores[j] * inv, value, oh);
+        }
     }
 }

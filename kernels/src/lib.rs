@@ -7,5 +7,6 @@
 
 pub mod attention;
 pub mod dot;
+pub mod ops;
 
 pub use attention::{AttentionShape, AttentionStats};

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
+use folio_kernels::ops::{add_in_place, rms_norm, swiglu};
 use folio_kernels::{AttentionShape, AttentionStats};
 
 use super::attention::{Attention, DenseAttention};
@@ -201,6 +202,8 @@ impl<'m> Session<'m> {
             q_start: start,
         };
         let mut normed = vec![0f32; t * h];
+        let mut act = vec![0f32; t * c.ffn_hidden];
+        let rope_table = self.rope.table(start, t);
         let mut q = vec![0f32; t * q_dim];
         let mut attn = vec![0f32; t * q_dim];
         for (layer, kv) in w.layers.iter().zip(self.cache.layers.iter_mut()) {
@@ -213,8 +216,8 @@ impl<'m> Session<'m> {
                 k.extend_from_slice(&row[q_dim..q_dim + kv_dim]);
                 v.extend_from_slice(&row[q_dim + kv_dim..]);
             }
-            self.rope.apply(&mut q, c.n_heads, d, start);
-            self.rope.apply(&mut k, c.n_kv_heads, d, start);
+            self.rope.apply(&rope_table, &mut q, c.n_heads, d);
+            self.rope.apply(&rope_table, &mut k, c.n_kv_heads, d);
             kv.keys.extend_from_slice(&k);
             kv.values.extend_from_slice(&v);
             let stats = self
@@ -225,7 +228,7 @@ impl<'m> Session<'m> {
             add_in_place(&mut x, &layer.attn_out.forward(&attn, t, qd)?);
             rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut normed);
             let gate_up = layer.gate_up.forward(&normed, t, qd)?;
-            let act = swiglu(&gate_up, c.ffn_hidden);
+            swiglu(&gate_up, c.ffn_hidden, &mut act);
             add_in_place(&mut x, &layer.down.forward(&act, t, qd)?);
         }
         self.cache.len += t;
@@ -242,30 +245,4 @@ impl<'m> Session<'m> {
         );
         w.output.forward(&last, n, qd)
     }
-}
-
-/// `out = x / rms(x) * weight`, row by row.
-fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
-    let h = weight.len();
-    for (row, o) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
-        let mean_sq = row.iter().map(|v| v * v).sum::<f32>() / h as f32;
-        let inv = 1.0 / (mean_sq + eps).sqrt();
-        for ((o, v), w) in o.iter_mut().zip(row).zip(weight) {
-            *o = v * inv * w;
-        }
-    }
-}
-
-/// `silu(gate) * up` for rows laid out `[gate | up]`.
-fn swiglu(gate_up: &[f32], ffn: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(gate_up.len() / 2);
-    for row in gate_up.chunks_exact(2 * ffn) {
-        let (g, u) = row.split_at(ffn);
-        out.extend(g.iter().zip(u).map(|(g, u)| g / (1.0 + (-g).exp()) * u));
-    }
-    out
-}
-
-fn add_in_place(x: &mut [f32], y: &[f32]) {
-    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
 }

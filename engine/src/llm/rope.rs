@@ -61,6 +61,13 @@ pub struct Rope {
     pub scaling: RopeScaling,
 }
 
+/// Cosines and sines of every (position, rotary pair) of one forward chunk,
+/// computed once and shared by all layers' queries and keys.
+pub struct RopeTable {
+    cos_sin: Vec<(f32, f32)>,
+    pairs: usize,
+}
+
 impl Rope {
     pub fn new(theta: f32, rotary_dim: usize, layout: RopeLayout, scaling: RopeScaling) -> Self {
         Self {
@@ -70,19 +77,28 @@ impl Rope {
         }
     }
 
-    /// Rotates `x`, laid out `[rows, n_heads, head_dim]`, row `r` being at
-    /// position `first_pos + r`.
-    pub fn apply(&self, x: &mut [f32], n_heads: usize, head_dim: usize, first_pos: usize) {
-        let half = self.inv_freq.len();
-        let row_len = n_heads * head_dim;
-        x.par_chunks_mut(row_len).enumerate().for_each_init(
-            || vec![(0f32, 0f32); half],
-            |cos_sin, (r, row)| {
-                let pos = (first_pos + r) as f32;
-                for (cs, f) in cos_sin.iter_mut().zip(&self.inv_freq) {
-                    let (s, c) = (pos * f).sin_cos();
-                    *cs = (c, s);
-                }
+    /// The angles of `rows` consecutive positions from `first_pos`.
+    pub fn table(&self, first_pos: usize, rows: usize) -> RopeTable {
+        let pairs = self.inv_freq.len();
+        let mut cos_sin = Vec::with_capacity(rows * pairs);
+        for r in 0..rows {
+            // f64 angles: positions reach 10^5 and f32 would lose the phase.
+            let pos = (first_pos + r) as f64;
+            cos_sin.extend(self.inv_freq.iter().map(|f| {
+                let (s, c) = (pos * *f as f64).sin_cos();
+                (c as f32, s as f32)
+            }));
+        }
+        RopeTable { cos_sin, pairs }
+    }
+
+    /// Rotates `x`, laid out `[rows, n_heads, head_dim]`, with the angles of
+    /// `table` (row `r` of `x` uses row `r` of the table).
+    pub fn apply(&self, table: &RopeTable, x: &mut [f32], n_heads: usize, head_dim: usize) {
+        let half = table.pairs;
+        x.par_chunks_mut(n_heads * head_dim)
+            .zip(table.cos_sin.par_chunks(half))
+            .for_each(|(row, cos_sin)| {
                 for head in row.chunks_exact_mut(head_dim) {
                     for (i, &(c, s)) in cos_sin.iter().enumerate() {
                         let (a, b) = match self.layout {
@@ -94,7 +110,6 @@ impl Rope {
                         head[b] = x0 * s + x1 * c;
                     }
                 }
-            },
-        );
+            });
     }
 }
