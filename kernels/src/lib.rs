@@ -8,5 +8,6 @@
 pub mod attention;
 pub mod dot;
 pub mod ops;
+pub mod quant;
 
 pub use attention::{AttentionShape, AttentionStats};

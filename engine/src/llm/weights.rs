@@ -8,9 +8,9 @@
 //!
 //! Generation is memory-bound (one token reads every weight once), so each
 //! matrix also keeps a quantized copy for calls of up to [`DECODE_ROWS`] rows:
-//! the GGUF's own blocks where candle has AVX2 dot products for them (Q4_0,
-//! Q8_0, K-quants), otherwise the f32 matrix requantized to Q8_0 (8.5 bits per
-//! weight, near-lossless over 4- and 5-bit originals).
+//! the GGUF's own blocks, multiplied by folio's kernels (Q4_1, Q5_0) or by
+//! candle's (Q4_0, Q8_0, K-quants, which have AVX2 code there); anything else,
+//! or stacks of mixed types, is requantized to Q8_0 (8.5 bits per weight).
 
 use std::fs::File;
 use std::path::Path;
@@ -19,36 +19,64 @@ use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
+use folio_kernels::quant::{self, BlockFormat, BlockMatrix};
 
 use super::config::{Arch, ModelConfig};
 
 /// Calls with at most this many rows may use the quantized weights.
 pub const DECODE_ROWS: usize = 4;
 
+/// The block-quantized copy of a matrix used for memory-bound calls.
+pub enum DecodeMatrix {
+    /// Raw GGUF blocks multiplied by folio's kernels.
+    Blocks(BlockMatrix),
+    /// Blocks multiplied by candle's quantized matmul.
+    Candle(QMatMul, GgmlDType),
+}
+
+impl DecodeMatrix {
+    /// Name of the block type, for reports.
+    pub fn dtype_name(&self) -> String {
+        match self {
+            DecodeMatrix::Blocks(b) => format!("{:?}", b.format),
+            DecodeMatrix::Candle(_, dtype) => format!("{dtype:?}"),
+        }
+    }
+
+    fn bytes(&self, elements: usize) -> usize {
+        match self {
+            DecodeMatrix::Blocks(b) => b.data.len(),
+            DecodeMatrix::Candle(_, dtype) => elements / dtype.block_size() * dtype.type_size(),
+        }
+    }
+}
+
 /// A projection `y = x·Wᵀ + b` with `W` stored `[out, in]`.
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Vec<f32>>,
     /// The same matrix block-quantized, for memory-bound calls.
-    pub quantized: QMatMul,
-    pub quantized_dtype: GgmlDType,
+    pub decode: DecodeMatrix,
 }
 
 impl Linear {
-    /// Keeps `source` as the quantized copy when candle has fast CPU code
-    /// for its block type; otherwise quantizes `weight` to Q8_0.
-    fn new(weight: Tensor, bias: Option<Vec<f32>>, source: Option<QTensor>) -> Result<Self> {
-        let q = match source {
-            Some(q) if has_fast_cpu_dot(q.dtype()) => q,
-            _ => QTensor::quantize(&weight, GgmlDType::Q8_0)?,
+    /// Picks the decode copy from the GGUF tensors `sources` (stacked along
+    /// the rows, as `weight` is): their own blocks when a fast kernel exists,
+    /// else `weight` requantized to Q8_0.
+    fn new(weight: Tensor, bias: Option<Vec<f32>>, mut sources: Vec<QTensor>) -> Result<Self> {
+        let decode = match decode_blocks(&sources)? {
+            Some(blocks) => DecodeMatrix::Blocks(blocks),
+            None if sources.len() == 1 && has_fast_candle_dot(sources[0].dtype()) => {
+                let q = sources.remove(0);
+                let dtype = q.dtype();
+                DecodeMatrix::Candle(QMatMul::from_qtensor(q)?, dtype)
+            }
+            None => {
+                let q = QTensor::quantize(&weight, GgmlDType::Q8_0)?;
+                DecodeMatrix::Candle(QMatMul::from_qtensor(q)?, GgmlDType::Q8_0)
+            }
         };
-        let quantized_dtype = q.dtype();
-        Ok(Self {
-            weight,
-            bias,
-            quantized: QMatMul::from_qtensor(q)?,
-            quantized_dtype,
-        })
+        Ok(Self { weight, bias, decode })
     }
 
     pub fn in_features(&self) -> usize {
@@ -58,13 +86,20 @@ impl Linear {
     /// `x` is `[rows, in]` row-major; returns `[rows, out]`. Uses the quantized
     /// weights when `quantized_small` and `rows <= DECODE_ROWS`.
     pub fn forward(&self, x: &[f32], rows: usize, quantized_small: bool) -> Result<Vec<f32>> {
-        let input = Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?;
-        let output = if quantized_small && rows <= DECODE_ROWS {
-            self.quantized.forward(&input)?
-        } else {
-            input.matmul(&self.weight.t()?)?
+        let mut y = match &self.decode {
+            DecodeMatrix::Blocks(blocks) if quantized_small && rows <= DECODE_ROWS => {
+                let mut y = vec![0f32; rows * blocks.rows];
+                quant::matvec(blocks, x, rows, &mut y);
+                y
+            }
+            DecodeMatrix::Candle(q, _) if quantized_small && rows <= DECODE_ROWS => {
+                q.forward(&Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?
+            }
+            _ => {
+                let input = Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?;
+                input.matmul(&self.weight.t()?)?.flatten_all()?.to_vec1::<f32>()?
+            }
         };
-        let mut y = output.flatten_all()?.to_vec1::<f32>()?;
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(b.len()) {
                 row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
@@ -75,15 +110,29 @@ impl Linear {
 
     /// Bytes held: the f32 matrix, its quantized copy and the bias.
     pub fn bytes(&self) -> usize {
-        let blocks = self.weight.elem_count() / self.quantized_dtype.block_size();
-        self.weight.elem_count() * 4
-            + blocks * self.quantized_dtype.type_size()
-            + self.bias.as_ref().map_or(0, |b| b.len() * 4)
+        let elements = self.weight.elem_count();
+        elements * 4 + self.decode.bytes(elements) + self.bias.as_ref().map_or(0, |b| b.len() * 4)
     }
 }
 
+/// The raw blocks of `sources`, stacked, when they all share a format that
+/// folio's kernels multiply.
+fn decode_blocks(sources: &[QTensor]) -> Result<Option<BlockMatrix>> {
+    let mut parts = Vec::with_capacity(sources.len());
+    for q in sources {
+        let format = match q.dtype() {
+            GgmlDType::Q4_1 => BlockFormat::Q4_1,
+            GgmlDType::Q5_0 => BlockFormat::Q5_0,
+            _ => return Ok(None),
+        };
+        let (rows, cols) = q.shape().dims2()?;
+        parts.push(BlockMatrix::new(format, rows, cols, q.data()?.into_owned()).map_err(anyhow::Error::msg)?);
+    }
+    Ok(BlockMatrix::stack(&parts))
+}
+
 /// Block types for which candle has AVX2 dot products on x86 (others run scalar code).
-fn has_fast_cpu_dot(dtype: GgmlDType) -> bool {
+fn has_fast_candle_dot(dtype: GgmlDType) -> bool {
     use GgmlDType::*;
     matches!(dtype, Q4_0 | Q8_0 | Q2K | Q3K | Q4K | Q5K | Q6K)
 }
@@ -146,21 +195,24 @@ impl Reader<'_> {
     fn linear(&mut self, name: &str) -> Result<Linear> {
         let q = self.qtensor(&format!("{name}.weight"))?;
         let weight = q.dequantize(&Device::Cpu)?;
-        Linear::new(weight, self.optional_vec(&format!("{name}.bias"))?, Some(q))
+        Linear::new(weight, self.optional_vec(&format!("{name}.bias"))?, vec![q])
     }
 
     /// Stacks `[out_i, in]` matrices (and their biases, if any) into one.
     fn stacked(&mut self, names: &[String], biases: bool) -> Result<Linear> {
+        let mut sources = Vec::new();
         let mut mats = Vec::new();
         let mut bias = Vec::new();
         for name in names {
-            mats.push(self.tensor(&format!("{name}.weight"))?);
+            let q = self.qtensor(&format!("{name}.weight"))?;
+            mats.push(q.dequantize(&Device::Cpu)?);
+            sources.push(q);
             if biases {
                 bias.extend(self.vec(&format!("{name}.bias"))?);
             }
         }
         let weight = Tensor::cat(&mats, 0)?.contiguous()?;
-        Linear::new(weight, biases.then_some(bias), None)
+        Linear::new(weight, biases.then_some(bias), sources)
     }
 }
 
@@ -194,7 +246,7 @@ impl Weights {
         let output_norm = r.vec("output_norm.weight")?;
         let tied_output = !r.has("output.weight");
         let output = if tied_output {
-            Linear::new(embed.clone(), None, None)?
+            Linear::new(embed.clone(), None, Vec::new())?
         } else {
             r.linear("output")?
         };
