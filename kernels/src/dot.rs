@@ -7,7 +7,7 @@
 pub enum Isa {
     /// Whatever the build target guarantees (SSE2 on x86_64).
     Baseline,
-    /// x86_64 with AVX2 and FMA.
+    /// x86_64 with AVX2, FMA and F16C (every x86-64-v3 CPU).
     Avx2Fma,
 }
 

@@ -32,6 +32,19 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
     let mut rows = Vec::new();
     for id in &args.models {
         let model = load_model(id, true)?;
+        let (decode_bytes, formats) = model.weights.decode_bytes();
+        if !args.json {
+            let formats: Vec<String> = formats
+                .iter()
+                .map(|(f, b)| format!("{f} {:.0} MB", *b as f64 / 1e6))
+                .collect();
+            println!(
+                "{}: a decoding step reads {:.0} MB of weights ({})",
+                model.config.name,
+                decode_bytes as f64 / 1e6,
+                formats.join(", ")
+            );
+        }
         let corpus = model
             .tokenizer
             .encode_text(&text[..text.len().min(400_000)])?;

@@ -152,6 +152,10 @@ impl<'m> Session<'m> {
 
     /// Runs `tokens` through the model in chunks, appending to the cache.
     pub fn forward(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+        crate::threads::install(|| self.forward_in_pool(tokens, logits))
+    }
+
+    fn forward_in_pool(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
         if tokens.is_empty() {
             bail!("forward called with no tokens");
         }

@@ -7,18 +7,18 @@
 //! four matrix products instead of seven.
 //!
 //! Generation is memory-bound (one token reads every weight once), so each
-//! matrix also keeps a quantized copy for calls of up to [`DECODE_ROWS`] rows:
-//! the GGUF's own blocks, multiplied by folio's kernels (Q4_1, Q5_0) or by
-//! candle's (Q4_0, Q8_0, K-quants, which have AVX2 code there); anything else,
-//! or stacks of mixed types, is requantized to Q8_0 (8.5 bits per weight).
+//! matrix also keeps a quantized copy for calls of up to [`DECODE_ROWS`] rows,
+//! multiplied by folio's kernels (`folio_kernels::quant`): the GGUF's own
+//! blocks when they are Q4_1, Q5_0 or Q8_0, anything else (K-quants, f16, or
+//! stacks of mixed types) requantized to Q8_0 (8.5 bits per weight).
 
 use std::fs::File;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
 use folio_kernels::quant::{self, BlockFormat, BlockMatrix};
 
 use super::config::{Arch, ModelConfig};
@@ -26,57 +26,32 @@ use super::config::{Arch, ModelConfig};
 /// Calls with at most this many rows may use the quantized weights.
 pub const DECODE_ROWS: usize = 4;
 
-/// The block-quantized copy of a matrix used for memory-bound calls.
-pub enum DecodeMatrix {
-    /// Raw GGUF blocks multiplied by folio's kernels.
-    Blocks(BlockMatrix),
-    /// Blocks multiplied by candle's quantized matmul.
-    Candle(QMatMul, GgmlDType),
-}
-
-impl DecodeMatrix {
-    /// Name of the block type, for reports.
-    pub fn dtype_name(&self) -> String {
-        match self {
-            DecodeMatrix::Blocks(b) => format!("{:?}", b.format),
-            DecodeMatrix::Candle(_, dtype) => format!("{dtype:?}"),
-        }
-    }
-
-    fn bytes(&self, elements: usize) -> usize {
-        match self {
-            DecodeMatrix::Blocks(b) => b.data.len(),
-            DecodeMatrix::Candle(_, dtype) => elements / dtype.block_size() * dtype.type_size(),
-        }
-    }
-}
-
 /// A projection `y = x·Wᵀ + b` with `W` stored `[out, in]`.
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Vec<f32>>,
     /// The same matrix block-quantized, for memory-bound calls.
-    pub decode: DecodeMatrix,
+    pub decode: BlockMatrix,
 }
 
 impl Linear {
     /// Picks the decode copy from the GGUF tensors `sources` (stacked along
     /// the rows, as `weight` is): their own blocks when a fast kernel exists,
     /// else `weight` requantized to Q8_0.
-    fn new(weight: Tensor, bias: Option<Vec<f32>>, mut sources: Vec<QTensor>) -> Result<Self> {
+    fn new(weight: Tensor, bias: Option<Vec<f32>>, sources: Vec<QTensor>) -> Result<Self> {
         let decode = match decode_blocks(&sources)? {
-            Some(blocks) => DecodeMatrix::Blocks(blocks),
-            None if sources.len() == 1 && has_fast_candle_dot(sources[0].dtype()) => {
-                let q = sources.remove(0);
-                let dtype = q.dtype();
-                DecodeMatrix::Candle(QMatMul::from_qtensor(q)?, dtype)
-            }
+            Some(blocks) => blocks,
             None => {
-                let q = QTensor::quantize(&weight, GgmlDType::Q8_0)?;
-                DecodeMatrix::Candle(QMatMul::from_qtensor(q)?, GgmlDType::Q8_0)
+                let (rows, cols) = weight.dims2()?;
+                BlockMatrix::quantize_q8_0(rows, cols, &weight.flatten_all()?.to_vec1::<f32>()?)
+                    .map_err(anyhow::Error::msg)?
             }
         };
-        Ok(Self { weight, bias, decode })
+        Ok(Self {
+            weight,
+            bias,
+            decode,
+        })
     }
 
     pub fn in_features(&self) -> usize {
@@ -86,19 +61,16 @@ impl Linear {
     /// `x` is `[rows, in]` row-major; returns `[rows, out]`. Uses the quantized
     /// weights when `quantized_small` and `rows <= DECODE_ROWS`.
     pub fn forward(&self, x: &[f32], rows: usize, quantized_small: bool) -> Result<Vec<f32>> {
-        let mut y = match &self.decode {
-            DecodeMatrix::Blocks(blocks) if quantized_small && rows <= DECODE_ROWS => {
-                let mut y = vec![0f32; rows * blocks.rows];
-                quant::matvec(blocks, x, rows, &mut y);
-                y
-            }
-            DecodeMatrix::Candle(q, _) if quantized_small && rows <= DECODE_ROWS => {
-                q.forward(&Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?)?.flatten_all()?.to_vec1::<f32>()?
-            }
-            _ => {
-                let input = Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?;
-                input.matmul(&self.weight.t()?)?.flatten_all()?.to_vec1::<f32>()?
-            }
+        let mut y = if quantized_small && rows <= DECODE_ROWS {
+            let mut y = vec![0f32; rows * self.decode.rows];
+            quant::matvec(&self.decode, x, rows, &mut y);
+            y
+        } else {
+            let input = Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?;
+            input
+                .matmul(&self.weight.t()?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?
         };
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(b.len()) {
@@ -111,7 +83,7 @@ impl Linear {
     /// Bytes held: the f32 matrix, its quantized copy and the bias.
     pub fn bytes(&self) -> usize {
         let elements = self.weight.elem_count();
-        elements * 4 + self.decode.bytes(elements) + self.bias.as_ref().map_or(0, |b| b.len() * 4)
+        elements * 4 + self.decode.data.len() + self.bias.as_ref().map_or(0, |b| b.len() * 4)
     }
 }
 
@@ -123,18 +95,16 @@ fn decode_blocks(sources: &[QTensor]) -> Result<Option<BlockMatrix>> {
         let format = match q.dtype() {
             GgmlDType::Q4_1 => BlockFormat::Q4_1,
             GgmlDType::Q5_0 => BlockFormat::Q5_0,
+            GgmlDType::Q8_0 => BlockFormat::Q8_0,
             _ => return Ok(None),
         };
         let (rows, cols) = q.shape().dims2()?;
-        parts.push(BlockMatrix::new(format, rows, cols, q.data()?.into_owned()).map_err(anyhow::Error::msg)?);
+        parts.push(
+            BlockMatrix::new(format, rows, cols, q.data()?.into_owned())
+                .map_err(anyhow::Error::msg)?,
+        );
     }
     Ok(BlockMatrix::stack(&parts))
-}
-
-/// Block types for which candle has AVX2 dot products on x86 (others run scalar code).
-fn has_fast_candle_dot(dtype: GgmlDType) -> bool {
-    use GgmlDType::*;
-    matches!(dtype, Q4_0 | Q8_0 | Q2K | Q3K | Q4K | Q5K | Q6K)
 }
 
 /// One transformer block.
@@ -258,6 +228,25 @@ impl Weights {
             output,
             tied_output,
         })
+    }
+
+    /// Bytes one decoding step reads from the block-quantized copies, and
+    /// their formats (generation speed is about bandwidth / these bytes).
+    pub fn decode_bytes(&self) -> (usize, Vec<(String, usize)>) {
+        let mut by_format: Vec<(String, usize)> = Vec::new();
+        let all = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.attn_out, &l.gate_up, &l.down])
+            .chain([&self.output]);
+        for linear in all {
+            let name = format!("{:?}", linear.decode.format);
+            match by_format.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, bytes)) => *bytes += linear.decode.data.len(),
+                None => by_format.push((name, linear.decode.data.len())),
+            }
+        }
+        (by_format.iter().map(|(_, b)| b).sum(), by_format)
     }
 
     /// Bytes of all weights as held in memory (f32 and quantized copies).
