@@ -20,6 +20,7 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use folio_kernels::quant::{self, BlockFormat, BlockMatrix};
+use rayon::prelude::*;
 
 use super::config::{Arch, ModelConfig};
 
@@ -201,18 +202,27 @@ impl Weights {
             );
         }
         let biases = config.arch == Arch::Qwen2;
-        let mut layers = Vec::with_capacity(config.n_layers);
-        for i in 0..config.n_layers {
-            let p = |s: &str| format!("blk.{i}.{s}");
-            layers.push(Layer {
-                attn_norm: r.vec(&p("attn_norm.weight"))?,
-                qkv: r.stacked(&[p("attn_q"), p("attn_k"), p("attn_v")], biases)?,
-                attn_out: r.linear(&p("attn_output"))?,
-                ffn_norm: r.vec(&p("ffn_norm.weight"))?,
-                gate_up: r.stacked(&[p("ffn_gate"), p("ffn_up")], false)?,
-                down: r.linear(&p("ffn_down"))?,
-            });
-        }
+        // Layers are independent: each worker reads and converts whole layers
+        // through its own file handle.
+        let layers = crate::threads::install(|| {
+            (0..config.n_layers)
+                .into_par_iter()
+                .map(|i| {
+                    let file =
+                        File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                    let mut r = Reader { content, file };
+                    let p = |s: &str| format!("blk.{i}.{s}");
+                    Ok(Layer {
+                        attn_norm: r.vec(&p("attn_norm.weight"))?,
+                        qkv: r.stacked(&[p("attn_q"), p("attn_k"), p("attn_v")], biases)?,
+                        attn_out: r.linear(&p("attn_output"))?,
+                        ffn_norm: r.vec(&p("ffn_norm.weight"))?,
+                        gate_up: r.stacked(&[p("ffn_gate"), p("ffn_up")], false)?,
+                        down: r.linear(&p("ffn_down"))?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         let output_norm = r.vec("output_norm.weight")?;
         let tied_output = !r.has("output.weight");
         let output = if tied_output {
