@@ -55,6 +55,16 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
         let mut tests: Vec<(String, usize)> =
             args.pp.iter().map(|n| (format!("pp{n}"), *n)).collect();
         tests.push((format!("tg{}", args.tg), args.tg));
+        let limit = model.config.trained_context;
+        if let Some((name, n)) = tests
+            .iter()
+            .find(|(_, n)| *n > limit || *n + 7 * args.reps > corpus.len())
+        {
+            anyhow::bail!(
+                "{name}: {n} tokens exceed what {} reads ({limit}) or the benchmark text",
+                model.config.name
+            );
+        }
         for (name, n) in tests {
             let mut rates = Vec::new();
             for rep in 0..args.reps.max(1) {
