@@ -109,7 +109,7 @@ pub fn dense(
         .zip(q.par_chunks(row))
         .enumerate()
         .for_each_init(
-            || Vec::with_capacity(shape.kv_len),
+            || Vec::with_capacity(shape.group() * shape.kv_len),
             |scores: &mut Vec<f32>, (i, (out_row, q_row))| {
                 let args = RowArgs {
                     q_row,
@@ -156,38 +156,56 @@ unsafe fn dense_row_avx2(args: RowArgs) {
 
 // No closures in the hot loop: a closure is a function of its own and would
 // not be compiled with the caller's AVX2/FMA features.
+//
+// The query heads that share a KV head are processed together, so each key
+// and value row is loaded once per group instead of once per head.
 #[inline(always)]
 fn dense_row<const FMA: bool>(a: RowArgs) {
     let AttentionShape {
-        n_heads,
         n_kv_heads,
         head_dim: d,
         ..
     } = a.shape;
     let group = a.shape.group();
+    let n = a.n_keys;
     let kv_row = n_kv_heads * d;
-    a.scores.resize(a.n_keys, 0.0);
-    for h in 0..n_heads {
-        let kvh = h / group;
-        let qh = &a.q_row[h * d..(h + 1) * d];
-        let mut max = f32::NEG_INFINITY;
-        for j in 0..a.n_keys {
+    a.scores.resize(group * n, 0.0);
+    for kvh in 0..n_kv_heads {
+        let q_group = &a.q_row[kvh * group * d..(kvh + 1) * group * d];
+        for j in 0..n {
             let key = &a.k[j * kv_row + kvh * d..j * kv_row + (kvh + 1) * d];
-            let s = dot::<FMA>(qh, key) * a.scale;
-            a.scores[j] = s;
-            max = max.max(s);
+            for g in 0..group {
+                a.scores[g * n + j] = dot::<FMA>(&q_group[g * d..(g + 1) * d], key) * a.scale;
+            }
         }
-        let mut sum = 0f32;
-        for s in a.scores.iter_mut() {
-            *s = exp_neg::<FMA>(*s - max);
-            sum += *s;
+        // Softmax of each head's row, normalised in place.
+        for g in 0..group {
+            let row = &mut a.scores[g * n..(g + 1) * n];
+            let mut max = f32::NEG_INFINITY;
+            for s in row.iter() {
+                max = max.max(*s);
+            }
+            let mut sum = 0f32;
+            for s in row.iter_mut() {
+                *s = exp_neg::<FMA>(*s - max);
+                sum += *s;
+            }
+            let inv = 1.0 / sum;
+            for s in row.iter_mut() {
+                *s *= inv;
+            }
         }
-        let oh = &mut a.out_row[h * d..(h + 1) * d];
-        oh.fill(0.0);
-        let inv = 1.0 / sum;
-        for j in 0..a.n_keys {
+        let out_group = &mut a.out_row[kvh * group * d..(kvh + 1) * group * d];
+        out_group.fill(0.0);
+        for j in 0..n {
             let value = &a.v[j * kv_row + kvh * d..j * kv_row + (kvh + 1) * d];
-            axpy::<FMA>(a.scores[j] * inv, value, oh);
+            for g in 0..group {
+                axpy::<FMA>(
+                    a.scores[g * n + j],
+                    value,
+                    &mut out_group[g * d..(g + 1) * d],
+                );
+            }
         }
     }
 }
