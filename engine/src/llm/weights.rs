@@ -39,8 +39,8 @@ impl Linear {
     /// Picks the decode copy from the GGUF tensors `sources` (stacked along
     /// the rows, as `weight` is): their own blocks when a fast kernel exists,
     /// else `weight` requantized to Q8_0.
-    fn new(weight: Tensor, bias: Option<Vec<f32>>, sources: Vec<QTensor>) -> Result<Self> {
-        let decode = match decode_blocks(&sources)? {
+    fn new(weight: Tensor, bias: Option<Vec<f32>>, sources: &[QTensor]) -> Result<Self> {
+        let decode = match decode_blocks(sources)? {
             Some(blocks) => blocks,
             None => {
                 let (rows, cols) = weight.dims2()?;
@@ -166,7 +166,7 @@ impl Reader<'_> {
     fn linear(&mut self, name: &str) -> Result<Linear> {
         let q = self.qtensor(&format!("{name}.weight"))?;
         let weight = q.dequantize(&Device::Cpu)?;
-        Linear::new(weight, self.optional_vec(&format!("{name}.bias"))?, vec![q])
+        Linear::new(weight, self.optional_vec(&format!("{name}.bias"))?, &[q])
     }
 
     /// Stacks `[out_i, in]` matrices (and their biases, if any) into one.
@@ -183,7 +183,7 @@ impl Reader<'_> {
             }
         }
         let weight = Tensor::cat(&mats, 0)?.contiguous()?;
-        Linear::new(weight, biases.then_some(bias), sources)
+        Linear::new(weight, biases.then_some(bias), &sources)
     }
 }
 
@@ -226,7 +226,7 @@ impl Weights {
         let output_norm = r.vec("output_norm.weight")?;
         let tied_output = !r.has("output.weight");
         let output = if tied_output {
-            Linear::new(embed.clone(), None, Vec::new())?
+            Linear::new(embed.clone(), None, &[])?
         } else {
             r.linear("output")?
         };
