@@ -406,7 +406,9 @@ mod avx2 {
             let x_scale = *x.scales.get_unchecked(b);
             for r in 0..R {
                 let block = rows.as_ptr().add(r * row_bytes + b * size);
-                _mm_prefetch::<_MM_HINT_T0>(block.add(R * row_bytes) as *const i8);
+                // `wrapping_add`: past the last rows this points outside the slice, which a
+                // prefetch tolerates but `add` would make undefined behaviour.
+                _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(R * row_bytes) as *const i8);
                 let d = _mm256_set1_ps(f16_at(block) * x_scale);
                 acc[r] = _mm256_fmadd_ps(d, block_dot::<F>(block, xq), acc[r]);
                 if F == Q4_1 {
