@@ -39,8 +39,9 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
                 .map(|(f, b)| format!("{f} {:.0} MB", *b as f64 / 1e6))
                 .collect();
             println!(
-                "{}: a decoding step reads {:.0} MB of weights ({})",
+                "{}: holds {:.0} MB of weights (f32 and blocks); a decoding step reads {:.0} MB ({})",
                 model.config.name,
+                model.weights.bytes() as f64 / 1e6,
                 decode_bytes as f64 / 1e6,
                 formats.join(", ")
             );

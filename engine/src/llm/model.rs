@@ -213,17 +213,16 @@ impl<'m> Session<'m> {
         for (layer, kv) in w.layers.iter().zip(self.cache.layers.iter_mut()) {
             rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut normed);
             let qkv = layer.qkv.forward(&normed, t, qd)?;
-            let mut k = Vec::with_capacity(t * kv_dim);
-            let mut v = Vec::with_capacity(t * kv_dim);
+            // Keys and values go straight into the cache; the new keys are
+            // rotated there, in place.
             for (r, row) in qkv.chunks_exact(q_dim + 2 * kv_dim).enumerate() {
                 q[r * q_dim..(r + 1) * q_dim].copy_from_slice(&row[..q_dim]);
-                k.extend_from_slice(&row[q_dim..q_dim + kv_dim]);
-                v.extend_from_slice(&row[q_dim + kv_dim..]);
+                kv.keys.extend_from_slice(&row[q_dim..q_dim + kv_dim]);
+                kv.values.extend_from_slice(&row[q_dim + kv_dim..]);
             }
             self.rope.apply(&rope_table, &mut q, c.n_heads, d);
-            self.rope.apply(&rope_table, &mut k, c.n_kv_heads, d);
-            kv.keys.extend_from_slice(&k);
-            kv.values.extend_from_slice(&v);
+            self.rope
+                .apply(&rope_table, &mut kv.keys[start * kv_dim..], c.n_kv_heads, d);
             let stats = self
                 .options
                 .attention
