@@ -74,12 +74,79 @@ pub struct GenerationArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Prompt tokens per prefill chunk.
-    #[arg(long, default_value_t = 512)]
-    pub prefill_chunk: usize,
+    #[command(flatten)]
+    pub long_context: LongContextArgs,
     /// Print one JSON record instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How the forward pass reads a long prompt: attention, RoPE scaling, KV
+/// cache. Shared by every command that runs the model.
+#[derive(Debug, Args, Clone)]
+pub struct LongContextArgs {
+    /// Attention algorithm: exact tiled (flash), the exact reference that
+    /// holds the whole score matrix (dense), or top-k sparse.
+    #[arg(long, value_enum, default_value_t = AttentionArg::Flash)]
+    pub attention: AttentionArg,
+    /// Sparse attention: keys each query attends beside sinks and window
+    /// (rounded up to whole blocks).
+    #[arg(long, default_value_t = folio_engine::llm::SparseConfig::default().top_k)]
+    pub top_k: usize,
+    /// Sparse attention: tokens per key block the indexer scores.
+    #[arg(long, default_value_t = folio_engine::llm::SparseConfig::default().block)]
+    pub sparse_block: usize,
+    /// Sparse attention: leading tokens every query attends ("attention sinks").
+    #[arg(long, default_value_t = folio_engine::llm::SparseConfig::default().sinks)]
+    pub sinks: usize,
+    /// Sparse attention: most recent tokens every query attends.
+    #[arg(long, default_value_t = folio_engine::llm::SparseConfig::default().window)]
+    pub window: usize,
+    /// RoPE scaling for positions beyond the trained context (`auto`: what
+    /// the GGUF declares, usually none).
+    #[arg(long, value_enum, default_value_t = RopeArg::Auto)]
+    pub rope: RopeArg,
+    /// Scaling factor for --rope pi|ntk|yarn (context covered = trained × S);
+    /// for dynamic, the Hugging Face factor (default 1).
+    #[arg(long, value_name = "S")]
+    pub rope_factor: Option<f32>,
+    /// Element type of the KV cache.
+    #[arg(long = "kv", value_enum, default_value_t = KvArg::F32)]
+    pub kv: KvArg,
+    /// Prompt tokens per prefill chunk.
+    #[arg(long, default_value_t = 512)]
+    pub prefill_chunk: usize,
+}
+
+/// `--attention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttentionArg {
+    Dense,
+    Flash,
+    Sparse,
+}
+
+/// `--rope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RopeArg {
+    Auto,
+    None,
+    /// Position Interpolation (linear).
+    Pi,
+    /// NTK-aware base change.
+    Ntk,
+    /// YaRN (NTK-by-parts + temperature).
+    Yarn,
+    /// Dynamic NTK, factor chosen from the prompt length.
+    Dynamic,
+}
+
+/// `--kv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KvArg {
+    F32,
+    F16,
+    Int8,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +173,64 @@ pub struct AskArgs {
 pub enum BenchWhat {
     /// Prompt processing and generation tok/s (llama-bench's pp/tg).
     Llm(BenchLlmArgs),
+    /// Time and peak memory of dense, flash and sparse attention on one
+    /// layer, then model prefill per attention mode.
+    Attention(BenchAttentionArgs),
+    /// Perplexity and passkey retrieval vs context length per RoPE scaling.
+    Context(BenchContextArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAttentionArgs {
+    /// Model whose layer shape (heads, KV heads, head dim) is measured, and
+    /// which runs the prefill test.
+    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Sequence lengths of the single-layer test (queries = keys = L).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![2048usize, 4096, 8192, 16384, 32768])]
+    pub lengths: Vec<usize>,
+    /// Attention modes to compare.
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = vec![AttentionArg::Dense, AttentionArg::Flash, AttentionArg::Sparse])]
+    pub modes: Vec<AttentionArg>,
+    /// Longest L the dense reference runs at (it holds L×L scores per head).
+    #[arg(long, default_value_t = 32768)]
+    pub dense_max: usize,
+    /// Prompt tokens of the model prefill test (0 skips it).
+    #[arg(long, default_value_t = 4096)]
+    pub prefill_tokens: usize,
+    /// Sparse settings (top-k, block, sinks, window) and the rest.
+    #[command(flatten)]
+    pub long_context: LongContextArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchContextArgs {
+    /// Model to measure (its trained context sets the 1×, 2×, 4× lengths).
+    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
+    pub model: String,
+    /// Context lengths in tokens (default: 1×, 2×, 4× the trained context).
+    #[arg(long, value_delimiter = ',')]
+    pub lengths: Vec<usize>,
+    /// RoPE scalings to compare.
+    #[arg(long = "ropes", value_delimiter = ',', value_enum, default_values_t = vec![RopeArg::None, RopeArg::Pi, RopeArg::Ntk, RopeArg::Yarn])]
+    pub ropes: Vec<RopeArg>,
+    /// Factor of pi/ntk/yarn at every length (default: longest length /
+    /// trained context), so 1× shows what scaling costs inside the range.
+    #[arg(long = "factor")]
+    pub factor: Option<f32>,
+    /// Relative depth of the passkey in the haystack.
+    #[arg(long, default_value_t = 0.5)]
+    pub depth: f64,
+    /// Append one JSON line per result to this file (results survive a kill).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Attention, KV and chunking of the runs (--rope is set per run).
+    #[command(flatten)]
+    pub long_context: LongContextArgs,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,14 +247,8 @@ pub struct BenchLlmArgs {
     /// Repetitions of each test (the mean and spread are reported).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
-    #[arg(long, value_enum, default_value_t = AttentionMode::Dense)]
-    pub attention: AttentionMode,
+    #[command(flatten)]
+    pub long_context: LongContextArgs,
     #[arg(long)]
     pub json: bool,
-}
-
-/// Attention algorithm of the forward pass.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum AttentionMode {
-    Dense,
 }

@@ -5,7 +5,13 @@
 
 mod cli;
 mod commands;
+mod long_context;
 mod output;
+mod peak_alloc;
+
+/// Counts heap bytes so `folio bench` can report peak memory.
+#[global_allocator]
+pub static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc::new();
 
 use clap::Parser;
 

@@ -93,6 +93,69 @@ fn bad_documents_get_a_clear_error() {
         "{}",
         stderr(&out)
     );
+    // The error names the way to read it whole anyway.
+    assert!(
+        stderr(&out).contains("--rope yarn --rope-factor"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn long_context_flags_are_checked_and_reported() {
+    let out = folio(&["demo", "--model", "smollm2-135m", "--rope", "pi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("needs --rope-factor"),
+        "{}",
+        stderr(&out)
+    );
+    let out = folio(&[
+        "demo",
+        "--model",
+        "smollm2-135m",
+        "--rope",
+        "yarn",
+        "--rope-factor",
+        "0.5",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(">= 1"), "{}", stderr(&out));
+
+    let out = folio(&[
+        "demo",
+        "--model",
+        "smollm2-135m",
+        "--attention",
+        "sparse",
+        "--top-k",
+        "128",
+        "--sparse-block",
+        "32",
+        "--window",
+        "64",
+        "--sinks",
+        "32",
+        "--kv",
+        "int8",
+        "--rope",
+        "yarn",
+        "--rope-factor",
+        "2",
+        "--max-tokens",
+        "16",
+        "--json",
+        "--threads",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["attention"], "sparse");
+    assert_eq!(record["kv_dtype"], "int8");
+    assert_eq!(record["rope_scaling"]["kind"], "yarn");
+    assert_eq!(record["beyond_trained_range"], false);
+    let attended = record["fraction_of_keys_attended"].as_f64().unwrap();
+    assert!(attended > 0.0 && attended < 1.0, "{record}");
 }
 
 #[test]

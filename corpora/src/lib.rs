@@ -4,6 +4,8 @@
 //! as loaded so that a [`Span`] (byte offsets) always points at the source.
 
 pub mod bundled;
+pub mod datasets;
+pub mod fetch;
 
 use serde::Serialize;
 

@@ -1,7 +1,6 @@
 //! Reading a whole document and answering a question about it: the
 //! full-context path every other strategy is compared with.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -9,7 +8,7 @@ use folio_corpora::Document;
 use serde::Serialize;
 
 use crate::llm::{
-    document_qa, generate, Attention, GenerateOptions, Model, RopeScaling, Session, SessionOptions,
+    document_qa, generate, GenerateOptions, KvDtype, Model, RopeScaling, Session, SessionOptions,
     StopReason,
 };
 
@@ -37,7 +36,13 @@ pub struct AnswerReport {
     pub stop_reason: StopReason,
     pub attention: String,
     pub fraction_of_keys_attended: f64,
+    /// The scaling the answer ran with (`dynamic` shows what it resolved to).
     pub rope_scaling: RopeScaling,
+    /// The prompt and answer run past the positions the model was trained on.
+    pub beyond_trained_range: bool,
+    /// Positions the model was trained on.
+    pub trained_context: usize,
+    pub kv_dtype: KvDtype,
     pub kv_cache_bytes: usize,
     pub seconds: StageTimes,
     pub prefill_tok_per_s: f64,
@@ -45,27 +50,16 @@ pub struct AnswerReport {
 }
 
 /// Options of a full-context answer.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct AnswerOptions {
     pub generate: GenerateOptions,
-    pub attention: Arc<dyn Attention>,
-    pub prefill_chunk: usize,
-}
-
-impl Default for AnswerOptions {
-    fn default() -> Self {
-        let session = SessionOptions::default();
-        Self {
-            generate: GenerateOptions::default(),
-            attention: session.attention,
-            prefill_chunk: session.prefill_chunk,
-        }
-    }
+    /// Attention, RoPE scaling, KV dtype and chunking of the forward pass.
+    pub session: SessionOptions,
 }
 
 /// Reads all of `document` and answers `question`, streaming the answer's text
 /// to `on_text`. Fails, before any compute, when the prompt cannot fit the
-/// model's trained context.
+/// model's trained context stretched by the chosen RoPE scaling.
 pub fn answer_from_document(
     model: &Model,
     document: &Document,
@@ -79,24 +73,32 @@ pub fn answer_from_document(
         .chat
         .render(&model.tokenizer, &document_qa(&document.text, question))?;
     let tokenize = t0.elapsed().as_secs_f64();
-    let limit = model.config.trained_context;
+    let trained = model.config.trained_positions();
+    let scaling = options.session.rope_scaling;
+    scaling.validate()?;
+    let limit = scaling.covered_context(trained);
     let needed = prompt.len() + options.generate.max_new_tokens;
     if needed > limit {
+        let factor = needed.div_ceil(trained);
+        let hint = if scaling == RopeScaling::None {
+            format!(
+                "run it beyond the trained range with `--rope yarn --rope-factor {factor}` \
+                 (positional range only: the model was never trained on such lengths), or "
+            )
+        } else {
+            format!("raise --rope-factor to {factor}, or ")
+        };
         bail!(
             "'{}' is {} tokens; with the question and room for the answer the prompt needs {needed}, \
-             but {} reads at most {limit} tokens. Ask about a smaller part of the document.",
+             but {} reads at most {limit} tokens with RoPE scaling '{}'. To read it whole, {hint}\
+             ask about a smaller part of the document.",
             document.id,
             document_tokens,
-            model.config.name
+            model.config.name,
+            scaling.name(),
         );
     }
-    let session_options = SessionOptions {
-        attention: options.attention.clone(),
-        rope_scaling: RopeScaling::None,
-        prefill_chunk: options.prefill_chunk,
-        ..SessionOptions::default()
-    };
-    let mut session = Session::new(model, session_options);
+    let mut session = Session::new(model, options.session.clone());
     let generation = generate(&mut session, &prompt, &options.generate, limit, on_text)?;
     Ok(AnswerReport {
         model: model.config.name.clone(),
@@ -108,9 +110,12 @@ pub fn answer_from_document(
         answer: generation.text.trim().to_string(),
         generated_tokens: generation.tokens.len(),
         stop_reason: generation.stop_reason,
-        attention: options.attention.name().to_string(),
+        attention: options.session.attention.name().to_string(),
         fraction_of_keys_attended: session.attention_stats.attended_fraction(),
-        rope_scaling: session.options().rope_scaling,
+        rope_scaling: session.rope_scaling(),
+        beyond_trained_range: session.position() > trained,
+        trained_context: trained,
+        kv_dtype: session.cache.dtype,
         kv_cache_bytes: session.cache.bytes(),
         seconds: StageTimes {
             tokenize,

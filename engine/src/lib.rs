@@ -2,6 +2,7 @@
 //! forward pass, generation) and, as they land, the strategies and the router.
 
 pub mod answer;
+pub mod gpu;
 pub mod llm;
 pub mod models;
 pub mod threads;

@@ -6,6 +6,7 @@
 //! knows about models, tokenizers or files.
 
 pub mod attention;
+pub mod cuda;
 pub mod dot;
 pub mod ops;
 pub mod quant;

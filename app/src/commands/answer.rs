@@ -1,15 +1,15 @@
 //! `folio demo` and `folio ask`: read a document in full and answer.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::Result;
 use folio_corpora::{bundled, Document};
 use folio_engine::answer::{answer_from_document, AnswerOptions, AnswerReport};
-use folio_engine::llm::{DenseAttention, GenerateOptions, Sampling};
+use folio_engine::llm::{GenerateOptions, Model, Sampling};
 use folio_engine::models::load_model;
 
 use crate::cli::{AskArgs, DemoArgs, GenerationArgs};
+use crate::long_context::session_options;
 use crate::output::{human_bytes, print_json};
 
 pub fn demo(args: DemoArgs) -> Result<()> {
@@ -23,7 +23,7 @@ pub fn ask(args: AskArgs) -> Result<()> {
     answer(&document, &args.question, &args.generation)
 }
 
-fn options(g: &GenerationArgs) -> AnswerOptions {
+fn options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions> {
     let sampling = if g.temperature > 0.0 {
         Sampling::TopP {
             temperature: g.temperature,
@@ -33,20 +33,20 @@ fn options(g: &GenerationArgs) -> AnswerOptions {
     } else {
         Sampling::Greedy
     };
-    AnswerOptions {
+    Ok(AnswerOptions {
         generate: GenerateOptions {
             max_new_tokens: g.max_tokens,
             sampling,
             extra_stop_tokens: Vec::new(),
         },
-        attention: Arc::new(DenseAttention),
-        prefill_chunk: g.prefill_chunk,
-    }
+        session: session_options(&g.long_context, model)?,
+    })
 }
 
 fn answer(document: &Document, question: &str, g: &GenerationArgs) -> Result<()> {
     // A first run fetches the model before loading it; only the load is timed.
     let model = load_model(&g.model, true)?;
+    let options = options(g, &model)?;
     let load_seconds = model.load_seconds;
     if !g.json {
         eprintln!(
@@ -68,7 +68,7 @@ fn answer(document: &Document, question: &str, g: &GenerationArgs) -> Result<()>
             let _ = stdout.flush();
         }
     };
-    let report = answer_from_document(&model, document, question, &options(g), &mut stream)?;
+    let report = answer_from_document(&model, document, question, &options, &mut stream)?;
     if g.json {
         #[derive(serde::Serialize)]
         struct Record<'a> {
@@ -96,12 +96,31 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
         r.prompt_tokens, r.document_tokens, r.document_bytes
     );
     eprintln!(
-        "attention     {} ({:.0}% of keys attended), RoPE {:?}",
+        "attention     {} ({:.1}% of causal keys attended)",
         r.attention,
         r.fraction_of_keys_attended * 100.0,
-        r.rope_scaling
     );
-    eprintln!("KV cache      {}", human_bytes(r.kv_cache_bytes as u64));
+    let rope = match r.rope_scaling.factor() {
+        f if f > 1.0 => format!("{} ×{f}", r.rope_scaling.name()),
+        _ => r.rope_scaling.name().to_string(),
+    };
+    if r.beyond_trained_range {
+        eprintln!(
+            "RoPE          {rope} — WARNING: read beyond the {} positions the model was trained on; \
+             scaling stretches positions, it does not teach the model to use them",
+            r.trained_context
+        );
+    } else {
+        eprintln!(
+            "RoPE          {rope} (within the trained {} positions)",
+            r.trained_context
+        );
+    }
+    eprintln!(
+        "KV cache      {} ({})",
+        human_bytes(r.kv_cache_bytes as u64),
+        r.kv_dtype.name()
+    );
     eprintln!(
         "time          load {load_seconds:.1} s · tokenize {:.2} s · prefill {:.1} s ({:.0} tok/s) · decode {:.1} s ({} tokens, {:.1} tok/s)",
         r.seconds.tokenize, r.seconds.prefill, r.prefill_tok_per_s, r.seconds.decode, r.generated_tokens, r.decode_tok_per_s

@@ -2,16 +2,16 @@
 //! way llama-bench does (pp: a prompt of N tokens on an empty cache; tg: N
 //! tokens generated one by one from an empty cache).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use folio_corpora::bundled;
-use folio_engine::llm::{DenseAttention, Logits, Session, SessionOptions};
+use folio_engine::llm::{Logits, Session};
 use folio_engine::models::load_model;
 use serde::Serialize;
 
 use crate::cli::BenchLlmArgs;
+use crate::long_context::session_options;
 use crate::output::print_json;
 
 #[derive(Serialize)]
@@ -24,6 +24,8 @@ struct Row {
     reps: usize,
     threads: usize,
     attention: &'static str,
+    rope: &'static str,
+    kv: &'static str,
 }
 
 pub fn llm(args: BenchLlmArgs) -> Result<()> {
@@ -49,14 +51,13 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
         let corpus = model
             .tokenizer
             .encode_text(&text[..text.len().min(400_000)])?;
-        let options = SessionOptions {
-            attention: Arc::new(DenseAttention),
-            ..SessionOptions::default()
-        };
+        let options = session_options(&args.long_context, &model)?;
         let mut tests: Vec<(String, usize)> =
             args.pp.iter().map(|n| (format!("pp{n}"), *n)).collect();
         tests.push((format!("tg{}", args.tg), args.tg));
-        let limit = model.config.trained_context;
+        let limit = options
+            .rope_scaling
+            .covered_context(model.config.trained_positions());
         if let Some((name, n)) = tests
             .iter()
             .find(|(_, n)| *n > limit || *n + 7 * args.reps > corpus.len())
@@ -98,7 +99,9 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
                 tok_per_s_std: std,
                 reps: rates.len(),
                 threads,
-                attention: "dense",
+                attention: options.attention.name(),
+                rope: options.rope_scaling.name(),
+                kv: options.kv_dtype.name(),
             });
         }
     }

@@ -2,6 +2,8 @@
 
 mod answer;
 mod bench;
+mod bench_attention;
+mod bench_context;
 mod models;
 
 use crate::cli::{BenchWhat, Cli, Command};
@@ -15,5 +17,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchWhat::Llm(args),
         } => bench::llm(args),
+        Command::Bench {
+            what: BenchWhat::Attention(args),
+        } => bench_attention::run(args),
+        Command::Bench {
+            what: BenchWhat::Context(args),
+        } => bench_context::run(args),
     }
 }

@@ -1,27 +1,68 @@
 //! The attention seam of the forward pass.
 //!
 //! The forward pass calls an [`Attention`] for every layer and chunk; kernels
-//! live in `folio-kernels`. New modes (tiled, sparse, CUDA) are new
+//! live in `folio-kernels`. Modes (exact, tiled, sparse, later CUDA) are
 //! implementations of this trait, not edits to the model.
 
-use folio_kernels::attention::{self, AttentionShape, AttentionStats};
+use std::sync::Arc;
+
+use folio_kernels::attention::{self, AttentionShape, AttentionStats, SparseConfig};
+
+use super::kv_cache::KvView;
 
 /// One attention algorithm over the layouts described in
 /// [`folio_kernels::attention`].
 pub trait Attention: Send + Sync {
-    /// Name shown in reports (`dense`, `flash`, …).
+    /// Name shown in reports (`dense`, `flash`, `sparse`).
     fn name(&self) -> &'static str;
 
-    /// Writes attention of `q` over the cached `k`/`v` into `out`.
+    /// Block size of the key summaries this mode reads, if it reads any; the
+    /// session then keeps them beside the cache.
+    fn key_summary_block(&self) -> Option<usize> {
+        None
+    }
+
+    /// Writes attention of `q` over the cached keys and values into `out`.
     fn attend(
         &self,
         q: &[f32],
-        k: &[f32],
-        v: &[f32],
+        kv: &KvView,
         out: &mut [f32],
         shape: AttentionShape,
         scale: f32,
     ) -> AttentionStats;
+}
+
+/// The attention modes folio ships, as a user picks them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttentionMode {
+    /// Exact; materialises the q × k score matrix (the reference).
+    Dense,
+    /// Exact; tiled with an online softmax, memory linear in length.
+    Flash,
+    /// Approximate; each query attends to its top-k key blocks, the sinks
+    /// and a local window.
+    Sparse(SparseConfig),
+}
+
+impl AttentionMode {
+    /// The implementation of this mode.
+    pub fn build(self) -> Arc<dyn Attention> {
+        match self {
+            AttentionMode::Dense => Arc::new(DenseAttention),
+            AttentionMode::Flash => Arc::new(FlashAttention),
+            AttentionMode::Sparse(config) => Arc::new(SparseAttention { config }),
+        }
+    }
+
+    /// Name for flags and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AttentionMode::Dense => "dense",
+            AttentionMode::Flash => "flash",
+            AttentionMode::Sparse(_) => "sparse",
+        }
+    }
 }
 
 /// Exact attention through the dense reference kernel.
@@ -36,12 +77,72 @@ impl Attention for DenseAttention {
     fn attend(
         &self,
         q: &[f32],
-        k: &[f32],
-        v: &[f32],
+        kv: &KvView,
         out: &mut [f32],
         shape: AttentionShape,
         scale: f32,
     ) -> AttentionStats {
-        attention::dense(q, k, v, out, shape, scale)
+        attention::dense(q, kv.keys, kv.values, out, shape, scale)
+    }
+}
+
+/// Exact attention through the tiled (FlashAttention-style) kernel: the
+/// default, since it needs no buffer that grows with length squared.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FlashAttention;
+
+impl Attention for FlashAttention {
+    fn name(&self) -> &'static str {
+        "flash"
+    }
+
+    fn attend(
+        &self,
+        q: &[f32],
+        kv: &KvView,
+        out: &mut [f32],
+        shape: AttentionShape,
+        scale: f32,
+    ) -> AttentionStats {
+        attention::flash(q, kv.keys, kv.values, out, shape, scale)
+    }
+}
+
+/// DSA-style sparse attention with a training-free (Quest) indexer.
+#[derive(Debug, Clone, Copy)]
+pub struct SparseAttention {
+    pub config: SparseConfig,
+}
+
+impl Attention for SparseAttention {
+    fn name(&self) -> &'static str {
+        "sparse"
+    }
+
+    fn key_summary_block(&self) -> Option<usize> {
+        Some(self.config.block)
+    }
+
+    fn attend(
+        &self,
+        q: &[f32],
+        kv: &KvView,
+        out: &mut [f32],
+        shape: AttentionShape,
+        scale: f32,
+    ) -> AttentionStats {
+        let summaries = kv
+            .summaries
+            .expect("the session keeps key summaries for sparse attention");
+        attention::sparse(
+            q,
+            kv.keys,
+            kv.values,
+            out,
+            shape,
+            scale,
+            &self.config,
+            summaries,
+        )
     }
 }

@@ -4,6 +4,8 @@ use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 use serde::Serialize;
 
+use super::rope::RopeScaling;
+
 /// Architectures the forward pass implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,6 +39,9 @@ pub struct ModelConfig {
     /// RoPE scaling the GGUF declares (`{arch}.rope.scaling.*`), if any.
     pub rope_scaling_type: Option<String>,
     pub rope_scaling_factor: Option<f32>,
+    /// Context the scaling was declared against
+    /// (`{arch}.rope.scaling.original_context_length`).
+    pub rope_scaling_original_context: Option<usize>,
 }
 
 impl ModelConfig {
@@ -75,7 +80,40 @@ impl ModelConfig {
             trained_context: get_usize(content, &key("context_length"))?,
             rope_scaling_type: get_str(content, &key("rope.scaling.type")).ok(),
             rope_scaling_factor: get_f32(content, &key("rope.scaling.factor")).ok(),
+            rope_scaling_original_context: get_usize(
+                content,
+                &key("rope.scaling.original_context_length"),
+            )
+            .ok(),
         })
+    }
+
+    /// The RoPE scaling a request gets unless it asks for another: what the
+    /// GGUF declares (`linear` or `yarn` with a factor above 1), else none.
+    pub fn default_rope_scaling(&self) -> RopeScaling {
+        let factor = match self.rope_scaling_factor {
+            Some(f) if f > 1.0 => f,
+            _ => return RopeScaling::None,
+        };
+        let original = self
+            .rope_scaling_original_context
+            .unwrap_or(self.trained_context);
+        match self.rope_scaling_type.as_deref() {
+            Some("linear") => RopeScaling::Linear { factor },
+            Some("yarn") => RopeScaling::yarn(factor, original),
+            _ => RopeScaling::None,
+        }
+    }
+
+    /// Positions the model was trained on: the declared original context
+    /// when the GGUF carries a scaling, else `context_length`.
+    pub fn trained_positions(&self) -> usize {
+        match self.default_rope_scaling() {
+            RopeScaling::None => self.trained_context,
+            _ => self
+                .rope_scaling_original_context
+                .unwrap_or(self.trained_context),
+        }
     }
 
     /// Bytes of f32 KV cache one token occupies across all layers.

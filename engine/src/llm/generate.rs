@@ -111,24 +111,38 @@ pub fn generate(
 /// Perplexity of `tokens` under the model (exp of the mean negative log
 /// likelihood of each token after the first), on a fresh cache.
 pub fn perplexity(session: &mut Session, tokens: &[u32]) -> Result<f64> {
+    let losses = token_losses(session, tokens)?;
+    Ok((losses.iter().sum::<f64>() / losses.len() as f64).exp())
+}
+
+/// Negative log likelihood of each token after the first, on a fresh cache.
+/// Logits are scored chunk by chunk, so a 32K-token text never holds more
+/// than one chunk's `[tokens, vocab]` logits.
+pub fn token_losses(session: &mut Session, tokens: &[u32]) -> Result<Vec<f64>> {
     anyhow::ensure!(tokens.len() >= 2, "perplexity needs at least two tokens");
     session.reset();
-    let logits = session.forward(tokens, Logits::All)?;
-    let vocab = logits.len() / tokens.len();
-    let mut nll = 0f64;
-    for (i, row) in logits
-        .chunks_exact(vocab)
-        .take(tokens.len() - 1)
-        .enumerate()
-    {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let log_z = max
-            + row
-                .iter()
-                .map(|l| (*l as f64 - max).exp())
-                .sum::<f64>()
-                .ln();
-        nll += log_z - row[tokens[i + 1] as usize] as f64;
+    let chunk = session.options().prefill_chunk.max(1);
+    let mut losses = Vec::with_capacity(tokens.len() - 1);
+    for (c, piece) in tokens.chunks(chunk).enumerate() {
+        let logits = session.forward(piece, Logits::All)?;
+        let vocab = logits.len() / piece.len();
+        for (j, row) in logits.chunks_exact(vocab).enumerate() {
+            let Some(&next) = tokens.get(c * chunk + j + 1) else {
+                break;
+            };
+            losses.push(negative_log_likelihood(row, next));
+        }
     }
-    Ok((nll / (tokens.len() - 1) as f64).exp())
+    Ok(losses)
+}
+
+fn negative_log_likelihood(logits: &[f32], target: u32) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let log_z = max
+        + logits
+            .iter()
+            .map(|l| (*l as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
+    log_z - logits[target as usize] as f64
 }

@@ -13,10 +13,10 @@ use candle_core::quantized::gguf_file::Content;
 use folio_kernels::ops::{add_in_place, rms_norm, swiglu};
 use folio_kernels::{AttentionShape, AttentionStats};
 
-use super::attention::{Attention, DenseAttention};
+use super::attention::{Attention, FlashAttention};
 use super::chat::ChatTemplate;
 use super::config::{Arch, ModelConfig};
-use super::kv_cache::KvCache;
+use super::kv_cache::{KvCache, KvDtype, KvScratch};
 use super::rope::{Rope, RopeLayout, RopeScaling};
 use super::tokenizer::TextTokenizer;
 use super::weights::Weights;
@@ -76,7 +76,10 @@ impl Model {
 #[derive(Clone)]
 pub struct SessionOptions {
     pub attention: Arc<dyn Attention>,
+    /// RoPE frequencies; `Dynamic` is resolved at the first prefill.
     pub rope_scaling: RopeScaling,
+    /// Element type of the KV cache.
+    pub kv_dtype: KvDtype,
     /// Prompt tokens per forward chunk; bounds activation memory.
     pub prefill_chunk: usize,
     /// Run calls of few rows (decoding) on the block-quantized weights:
@@ -87,10 +90,22 @@ pub struct SessionOptions {
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {
-            attention: Arc::new(DenseAttention),
+            attention: Arc::new(FlashAttention),
             rope_scaling: RopeScaling::None,
+            kv_dtype: KvDtype::F32,
             prefill_chunk: 512,
             quantized_decode: true,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// The defaults for `model`: flash attention, f32 KV, and the RoPE
+    /// scaling its GGUF declares (none for folio's bundled models).
+    pub fn for_model(model: &Model) -> Self {
+        Self {
+            rope_scaling: model.config.default_rope_scaling(),
+            ..Self::default()
         }
     }
 }
@@ -99,6 +114,7 @@ impl Default for SessionOptions {
 pub struct Session<'m> {
     model: &'m Model,
     pub cache: KvCache,
+    scratch: KvScratch,
     rope: Rope,
     options: SessionOptions,
     /// Attention work done so far (for reporting keys attended).
@@ -117,9 +133,14 @@ pub enum Logits {
 impl<'m> Session<'m> {
     pub fn new(model: &'m Model, options: SessionOptions) -> Self {
         let c = &model.config;
+        let mut cache = KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim, options.kv_dtype);
+        if let Some(block) = options.attention.key_summary_block() {
+            cache.keep_key_summaries(block);
+        }
         Self {
             model,
-            cache: KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim),
+            cache,
+            scratch: KvScratch::default(),
             rope: Rope::new(
                 c.rope_theta,
                 c.rope_dim,
@@ -139,9 +160,29 @@ impl<'m> Session<'m> {
         &self.options
     }
 
+    /// The RoPE scaling in effect (`Dynamic` shows what it resolved to).
+    pub fn rope_scaling(&self) -> RopeScaling {
+        self.rope.scaling
+    }
+
+    /// Bytes of the f32 scratch a compressed KV cache is expanded into.
+    pub fn kv_scratch_bytes(&self) -> usize {
+        self.scratch.bytes()
+    }
+
     /// Tokens in the cache.
     pub fn position(&self) -> usize {
         self.cache.len
+    }
+
+    /// Fixes the RoPE frequencies of a request of `tokens` prompt tokens
+    /// (only `Dynamic` depends on it).
+    fn resolve_rope(&mut self, tokens: usize) {
+        let resolved = self.options.rope_scaling.resolve(tokens);
+        if resolved != self.rope.scaling {
+            let c = &self.model.config;
+            self.rope = Rope::new(c.rope_theta, c.rope_dim, self.model.rope_layout(), resolved);
+        }
     }
 
     /// Forgets the conversation.
@@ -158,6 +199,9 @@ impl<'m> Session<'m> {
     fn forward_in_pool(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
         if tokens.is_empty() {
             bail!("forward called with no tokens");
+        }
+        if self.cache.len == 0 {
+            self.resolve_rope(tokens.len());
         }
         self.cache.reserve(tokens.len());
         let chunk = self.options.prefill_chunk.max(1);
@@ -196,7 +240,7 @@ impl<'m> Session<'m> {
             x.extend_from_slice(&w.embeddings[tok * h..(tok + 1) * h]);
         }
         let (q_dim, kv_dim) = (c.n_heads * d, c.n_kv_heads * d);
-        let scale = self.options.rope_scaling.attention_factor() / (d as f32).sqrt();
+        let scale = self.rope.scaling.attention_factor() / (d as f32).sqrt();
         let shape = AttentionShape {
             n_heads: c.n_heads,
             n_kv_heads: c.n_kv_heads,
@@ -210,23 +254,23 @@ impl<'m> Session<'m> {
         let rope_table = self.rope.table(start, t);
         let mut q = vec![0f32; t * q_dim];
         let mut attn = vec![0f32; t * q_dim];
+        let (mut new_keys, mut new_values) = (vec![0f32; t * kv_dim], vec![0f32; t * kv_dim]);
         for (layer, kv) in w.layers.iter().zip(self.cache.layers.iter_mut()) {
             rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut normed);
             let qkv = layer.qkv.forward(&normed, t, qd)?;
-            // Keys and values go straight into the cache; the new keys are
-            // rotated there, in place.
             for (r, row) in qkv.chunks_exact(q_dim + 2 * kv_dim).enumerate() {
                 q[r * q_dim..(r + 1) * q_dim].copy_from_slice(&row[..q_dim]);
-                kv.keys.extend_from_slice(&row[q_dim..q_dim + kv_dim]);
-                kv.values.extend_from_slice(&row[q_dim + kv_dim..]);
+                new_keys[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(&row[q_dim..q_dim + kv_dim]);
+                new_values[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(&row[q_dim + kv_dim..]);
             }
             self.rope.apply(&rope_table, &mut q, c.n_heads, d);
-            self.rope
-                .apply(&rope_table, &mut kv.keys[start * kv_dim..], c.n_kv_heads, d);
+            self.rope.apply(&rope_table, &mut new_keys, c.n_kv_heads, d);
+            kv.append(&new_keys, &new_values);
+            let view = kv.view(&mut self.scratch, start + t);
             let stats = self
                 .options
                 .attention
-                .attend(&q, &kv.keys, &kv.values, &mut attn, shape, scale);
+                .attend(&q, &view, &mut attn, shape, scale);
             self.attention_stats.merge(stats);
             add_in_place(&mut x, &layer.attn_out.forward(&attn, t, qd)?);
             rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut normed);

