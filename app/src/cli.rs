@@ -31,6 +31,10 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Add files to a corpus store (incremental: unchanged files are skipped).
+    Ingest(IngestArgs),
+    /// Search a corpus store (BM25, dense or hybrid).
+    Search(SearchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +80,11 @@ pub struct GenerationArgs {
     pub seed: u64,
     #[command(flatten)]
     pub long_context: LongContextArgs,
+    /// Where the model runs: `auto` uses an NVIDIA GPU (compute capability
+    /// 9.0+, CUDA 13 libraries) when one is usable and the options are ones
+    /// the GPU path runs (flash attention, default KV cache), else the CPU.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
     /// Print one JSON record instead of text.
     #[arg(long)]
     pub json: bool,
@@ -226,6 +235,10 @@ pub struct BenchContextArgs {
     /// Append one JSON line per result to this file (results survive a kill).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// `cpu` (default: the modes under test) or `cuda` (exact flash
+    /// attention and a bf16 KV cache; RoPE scaling as asked).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Attention, KV and chunking of the runs (--rope is set per run).
     #[command(flatten)]
     pub long_context: LongContextArgs,
@@ -249,6 +262,60 @@ pub struct BenchLlmArgs {
     pub reps: usize,
     #[command(flatten)]
     pub long_context: LongContextArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `folio ingest PATH…`: load, chunk, index and embed documents.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files and directories (.txt, .md, .html, .pdf) to ingest.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The corpus store folder (default: $FOLIO_HOME/corpus).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// BM25 only: no embeddings (a new store only).
+    #[arg(long)]
+    pub no_embed: bool,
+    /// Chunk size in embedding-model tokens.
+    #[arg(long, default_value_t = 200)]
+    pub chunk_tokens: usize,
+    /// Tokens of overlap between consecutive chunks.
+    #[arg(long, default_value_t = 40)]
+    pub overlap: usize,
+    /// Files larger than this many MiB are skipped.
+    #[arg(long, default_value_t = 64)]
+    pub max_file_mib: u64,
+    /// Chunks per committed batch.
+    #[arg(long, default_value_t = 4096)]
+    pub commit_every: usize,
+    /// Use a Qdrant server (gRPC URL) instead of the in-process engine.
+    #[arg(long)]
+    pub qdrant_url: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `folio search QUERY`: ranked chunks with each retriever's score.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    pub query: String,
+    /// The corpus store folder (default: $FOLIO_HOME/corpus).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Number of hits.
+    #[arg(short = 'k', long, default_value_t = 5)]
+    pub top: usize,
+    /// bm25, dense or hybrid (reciprocal rank fusion).
+    #[arg(long, default_value = "hybrid")]
+    pub mode: String,
+    /// Also print the hits assembled in document order (OP-RAG).
+    #[arg(long)]
+    pub assemble: bool,
+    /// Use a Qdrant server (gRPC URL) instead of the in-process engine.
+    #[arg(long)]
+    pub qdrant_url: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

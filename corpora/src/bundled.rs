@@ -7,11 +7,11 @@ const JARGON: &str = include_str!("../data/jargon-4.4.7.txt");
 
 /// The whole Jargon File as one document.
 pub fn jargon() -> Document {
-    Document {
-        id: "jargon-4.4.7".into(),
-        source: "bundled:jargon-4.4.7.txt".into(),
-        text: JARGON.to_string(),
-    }
+    Document::plain(
+        "jargon-4.4.7",
+        "bundled:jargon-4.4.7.txt",
+        JARGON.to_string(),
+    )
 }
 
 /// The span of consecutive lexicon entries from the entry `first` up to (not

@@ -1,13 +1,23 @@
 //! Documents and the corpora bundled with folio.
 //!
-//! A [`Document`] is the unit everything else cites: its text is kept exactly
-//! as loaded so that a [`Span`] (byte offsets) always points at the source.
+//! A [`Document`] is the unit everything else cites. Loaders normalise text
+//! (line endings, HTML markup) and keep a [`SourceMap`] so that a [`Span`] of
+//! the text can always be shown at its bytes in the source file; PDFs, which
+//! have no such bytes, cite pages. Headings are kept as [`Section`]s.
 
 pub mod bundled;
 pub mod datasets;
 pub mod fetch;
+mod html;
+pub mod load;
+mod pdf;
+pub mod sourcemap;
+mod text;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+pub use load::{discover, load_bytes, load_path, LoadError, LoadOptions, Skipped};
+pub use sourcemap::SourceMap;
 
 /// A document held in memory with a stable id and where it came from.
 #[derive(Debug, Clone, Serialize)]
@@ -16,12 +26,72 @@ pub struct Document {
     pub id: String,
     /// Where the text came from: a path or `bundled:NAME`.
     pub source: String,
+    /// The normalised text; every span of folio is a byte range of it.
     pub text: String,
+    /// How the source was read.
+    pub format: Format,
+    /// Sections under headings, in document order (empty without headings).
+    pub sections: Vec<Section>,
+    /// `text` offsets → source file bytes (empty for PDF).
+    #[serde(skip)]
+    pub source_map: SourceMap,
+    /// The span of each PDF page in `text` (empty for other formats).
+    pub pages: Vec<Span>,
+}
+
+/// The file formats folio reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Text,
+    Markdown,
+    Html,
+    Pdf,
+}
+
+/// A part of a document under one heading: from the heading to the next
+/// heading of any level. `path` is the heading and its ancestors, outermost
+/// first, so a chunk can say where in the document it sits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    pub path: Vec<String>,
+    pub level: u8,
+    pub span: Span,
+}
+
+/// A heading found by a loader: level 1–6, title, offset in the text.
+#[derive(Debug, Clone)]
+pub(crate) struct Heading {
+    pub level: u8,
+    pub title: String,
+    pub start: usize,
+}
+
+/// Turns headings into sections with heading paths.
+pub(crate) fn sections(headings: &[Heading], text_len: usize) -> Vec<Section> {
+    let mut stack: Vec<(u8, String)> = Vec::new();
+    let mut out = Vec::with_capacity(headings.len());
+    for (i, h) in headings.iter().enumerate() {
+        while stack.last().is_some_and(|(l, _)| *l >= h.level) {
+            stack.pop();
+        }
+        stack.push((h.level, h.title.clone()));
+        let end = headings.get(i + 1).map_or(text_len, |n| n.start);
+        out.push(Section {
+            path: stack.iter().map(|(_, t)| t.clone()).collect(),
+            level: h.level,
+            span: Span {
+                start: h.start,
+                end,
+            },
+        });
+    }
+    out
 }
 
 /// A byte range of a document: every chunk, dropped piece and piece of
 /// evidence is a span, so it can always be shown in its source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
@@ -35,39 +105,59 @@ impl Span {
 }
 
 impl Document {
-    /// Loads a UTF-8 text file as a document; the error names the file and
-    /// what is wrong with it.
-    pub fn from_path(path: &std::path::Path) -> anyhow::Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "{} is not UTF-8 text (invalid byte at offset {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            )
-        })?;
-        if text.trim().is_empty() {
-            anyhow::bail!("{} is empty", path.display());
-        }
-        let id = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        Ok(Self {
-            id,
-            source: path.display().to_string(),
+    /// A plain-text document with no structure, for text made in memory.
+    pub fn plain(id: impl Into<String>, source: impl Into<String>, text: String) -> Self {
+        let len = text.len();
+        Self {
+            id: id.into(),
+            source: source.into(),
             text,
+            format: Format::Text,
+            sections: Vec::new(),
+            source_map: SourceMap {
+                pieces: vec![sourcemap::Piece {
+                    text_start: 0,
+                    text_len: len,
+                    source_start: 0,
+                    source_len: len,
+                }],
+            },
+            pages: Vec::new(),
+        }
+    }
+
+    /// Loads a .txt, .md, .html or .pdf file (other extensions as UTF-8
+    /// text); the error names the file and what is wrong with it.
+    pub fn from_path(path: &std::path::Path) -> anyhow::Result<Self> {
+        load_path(path, &LoadOptions::default()).map_err(|e| match e {
+            LoadError::Io(msg) => anyhow::anyhow!("cannot read {}: {msg}", path.display()),
+            e => anyhow::anyhow!("{} is {e}", path.display()),
         })
+    }
+
+    /// The heading path of the section containing byte `offset` (empty
+    /// before the first heading).
+    pub fn heading_path(&self, offset: usize) -> &[String] {
+        let i = self.sections.partition_point(|s| s.span.start <= offset);
+        match i.checked_sub(1).map(|i| &self.sections[i]) {
+            Some(s) if offset < s.span.end || s.span.end == self.text.len() => &s.path,
+            _ => &[],
+        }
+    }
+
+    /// The 1-based PDF page containing byte `offset`, if this is a PDF.
+    pub fn page_of(&self, offset: usize) -> Option<usize> {
+        let i = self.pages.partition_point(|p| p.end < offset);
+        (i < self.pages.len()).then_some(i + 1)
     }
 
     /// A sub-document covering `span`, keeping the source so its offsets can
     /// be mapped back (`span.start` is the shift).
     pub fn excerpt(&self, span: Span, id: impl Into<String>) -> Option<Document> {
-        Some(Document {
-            id: id.into(),
-            source: format!("{}#{}-{}", self.source, span.start, span.end),
-            text: span.text(self)?.to_string(),
-        })
+        Some(Document::plain(
+            id,
+            format!("{}#{}-{}", self.source, span.start, span.end),
+            span.text(self)?.to_string(),
+        ))
     }
 }

@@ -7,9 +7,10 @@ use anyhow::{bail, Result};
 use folio_corpora::Document;
 use serde::Serialize;
 
+use crate::gpu::{GpuDecoder, GpuModel, GpuSession};
 use crate::llm::{
-    document_qa, generate, GenerateOptions, KvDtype, Model, RopeScaling, Session, SessionOptions,
-    StopReason,
+    document_qa, generate, Decoder, GenerateOptions, Model, ReadStats, RopeScaling, Session,
+    SessionOptions, StopReason,
 };
 
 /// Seconds spent in each stage of one answer.
@@ -34,16 +35,13 @@ pub struct AnswerReport {
     pub answer: String,
     pub generated_tokens: usize,
     pub stop_reason: StopReason,
-    pub attention: String,
-    pub fraction_of_keys_attended: f64,
-    /// The scaling the answer ran with (`dynamic` shows what it resolved to).
-    pub rope_scaling: RopeScaling,
+    /// Device, attention mode, keys attended, RoPE scaling, KV cache.
+    #[serde(flatten)]
+    pub read: ReadStats,
     /// The prompt and answer run past the positions the model was trained on.
     pub beyond_trained_range: bool,
     /// Positions the model was trained on.
     pub trained_context: usize,
-    pub kv_dtype: KvDtype,
-    pub kv_cache_bytes: usize,
     pub seconds: StageTimes,
     pub prefill_tok_per_s: f64,
     pub decode_tok_per_s: f64,
@@ -55,6 +53,9 @@ pub struct AnswerOptions {
     pub generate: GenerateOptions,
     /// Attention, RoPE scaling, KV dtype and chunking of the forward pass.
     pub session: SessionOptions,
+    /// The model's weights on a GPU: run there (flash attention, bf16 KV
+    /// cache, the session's RoPE scaling) instead of on the CPU.
+    pub gpu: Option<std::sync::Arc<GpuModel>>,
 }
 
 /// Reads all of `document` and answers `question`, streaming the answer's text
@@ -98,8 +99,14 @@ pub fn answer_from_document(
             scaling.name(),
         );
     }
-    let mut session = Session::new(model, options.session.clone());
-    let generation = generate(&mut session, &prompt, &options.generate, limit, on_text)?;
+    let mut decoder: Box<dyn Decoder> = match &options.gpu {
+        Some(gpu) => Box::new(GpuDecoder {
+            model,
+            session: GpuSession::new(gpu, (&options.session).into())?,
+        }),
+        None => Box::new(Session::new(model, options.session.clone())),
+    };
+    let generation = generate(decoder.as_mut(), &prompt, &options.generate, limit, on_text)?;
     Ok(AnswerReport {
         model: model.config.name.clone(),
         document_id: document.id.clone(),
@@ -110,13 +117,9 @@ pub fn answer_from_document(
         answer: generation.text.trim().to_string(),
         generated_tokens: generation.tokens.len(),
         stop_reason: generation.stop_reason,
-        attention: options.session.attention.name().to_string(),
-        fraction_of_keys_attended: session.attention_stats.attended_fraction(),
-        rope_scaling: session.rope_scaling(),
-        beyond_trained_range: session.position() > trained,
+        read: decoder.read_stats(),
+        beyond_trained_range: decoder.position() > trained,
         trained_context: trained,
-        kv_dtype: session.cache.dtype,
-        kv_cache_bytes: session.cache.bytes(),
         seconds: StageTimes {
             tokenize,
             prefill: generation.prefill_seconds,

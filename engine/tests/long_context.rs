@@ -178,3 +178,26 @@ fn compressed_kv_caches_stay_close_to_f32_and_are_smaller() {
         assert_eq!(argmax(&last(&exact)), argmax(&last(logits)));
     }
 }
+
+#[test]
+fn dynamic_rope_is_resolved_for_the_whole_declared_request() {
+    use folio_engine::llm::RopeScaling;
+    let model = common::smollm2();
+    let options = SessionOptions {
+        rope_scaling: RopeScaling::Dynamic {
+            factor: 1.0,
+            original_context: 8192,
+        },
+        ..SessionOptions::default()
+    };
+    let tokens = jargon_tokens(16);
+    // A short first chunk of a long request: the request's length decides.
+    let mut session = Session::new(model, options.clone());
+    session.declare_length(16384);
+    session.forward(&tokens, Logits::Last).unwrap();
+    assert_eq!(session.rope_scaling(), RopeScaling::Ntk { factor: 2.0 });
+    // Undeclared, a short request stays within the trained range.
+    let mut short = Session::new(model, options);
+    short.forward(&tokens, Logits::Last).unwrap();
+    assert_eq!(short.rope_scaling(), RopeScaling::None);
+}

@@ -32,6 +32,10 @@ fn main() {
         for len in [2048, 4096, 8192, 16384] {
             run(len, len, &cfg, only.as_deref());
         }
+        // One prefill chunk of 512 rows late in a long prompt.
+        for len in [8192, 32768] {
+            run(512, len, &cfg, only.as_deref());
+        }
         run(1, 32768, &cfg, only.as_deref());
     });
 }
@@ -54,18 +58,16 @@ fn run(q_len: usize, kv_len: usize, cfg: &SparseConfig, only: Option<&str>) {
     let scale = 1.0 / (D as f32).sqrt();
     let mut sums = KeySummaries::new(cfg.block, KV_HEADS, D);
     sums.update(&k, kv_len);
-    let mode = if q_len == 1 { "decode" } else { "prefill" };
+    let mode = match q_len {
+        1 => "decode",
+        _ if q_len < kv_len => "chunk",
+        _ => "prefill",
+    };
     let reps = if q_len == 1 { 20 } else { 3 };
     // Dense holds q_len · kv_len floats (1 GiB at 16K): prefill up to 8K.
-    if wanted("dense") && (q_len == 1 || kv_len <= 8192) {
+    if wanted("dense") && (q_len < kv_len || kv_len <= 8192) {
         let t = best(reps, || dense(&q, &k, &v, &mut out, shape, scale));
         report("dense", mode, kv_len, t);
-    }
-    if wanted("old") && (q_len == 1 || kv_len <= 8192) {
-        let t = best(reps, || {
-            folio_kernels::attention::row_baseline::row_baseline(&q, &k, &v, &mut out, shape, scale)
-        });
-        report("OLDROW", mode, kv_len, t);
     }
     if wanted("flash") {
         let t = best(reps, || flash(&q, &k, &v, &mut out, shape, scale));

@@ -1,7 +1,16 @@
-//! Retrieval for folio: chunking, tantivy BM25, fastembed embeddings, vector
-//! stores (qdrant-edge in-process, qdrant-client remote), fusion and
-//! compression scoring.
-//!
-//! Empty so far: the crate exists so that the dependency direction
-//! (corpora → retrieval → engine) is fixed from the start. Retrieval lands with
-//! the ingest/search issue.
+//! Retrieval for folio: token-aware chunking, a tantivy BM25 index, fastembed
+//! embeddings, a vector store seam (qdrant-edge in process; a Qdrant server
+//! backend is planned), reciprocal rank fusion and order-preserving assembly, all kept
+//! in a crash-safe, incremental corpus store folder.
+
+pub mod bm25;
+pub mod chunk;
+pub mod embed;
+pub mod fuse;
+pub mod models;
+pub mod store;
+pub mod vector;
+
+pub use chunk::{Chunk, Chunker, ChunkerConfig};
+pub use store::{CorpusStore, IngestOptions, IngestReport, Mode, SearchReport, StoreOptions};
+pub use vector::VectorStore;

@@ -1,14 +1,16 @@
 //! `folio demo` and `folio ask`: read a document in full and answer.
 
 use std::io::Write;
+use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use folio_corpora::{bundled, Document};
 use folio_engine::answer::{answer_from_document, AnswerOptions, AnswerReport};
+use folio_engine::gpu::{choose_device, DeviceRequest, GpuModel};
 use folio_engine::llm::{GenerateOptions, Model, Sampling};
 use folio_engine::models::load_model;
 
-use crate::cli::{AskArgs, DemoArgs, GenerationArgs};
+use crate::cli::{AskArgs, AttentionArg, DemoArgs, GenerationArgs, KvArg};
 use crate::long_context::session_options;
 use crate::output::{human_bytes, print_json};
 
@@ -40,13 +42,40 @@ fn options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions> {
             extra_stop_tokens: Vec::new(),
         },
         session: session_options(&g.long_context, model)?,
+        gpu: None,
     })
+}
+
+/// Uploads the model to the GPU when `--device` asks for it (or `auto` finds
+/// one) and the flags ask for nothing the GPU path lacks.
+fn gpu_model(g: &GenerationArgs, model: &Model) -> Result<Option<Arc<GpuModel>>> {
+    let request: DeviceRequest = g.device.parse().map_err(anyhow::Error::msg)?;
+    let lc = &g.long_context;
+    let gpu_runs_it = lc.attention == AttentionArg::Flash && lc.kv == KvArg::F32;
+    match request {
+        DeviceRequest::Cpu => return Ok(None),
+        DeviceRequest::Auto if !gpu_runs_it => return Ok(None),
+        DeviceRequest::Cuda if !gpu_runs_it => bail!(
+            "the GPU path runs flash attention with a bf16 KV cache only: \
+             drop --attention/--kv or use --device cpu"
+        ),
+        _ => {}
+    }
+    let choice = choose_device(request);
+    if let (Some(note), DeviceRequest::Cuda) = (&choice.note, request) {
+        eprintln!("folio: {note}");
+    }
+    match choice.runtime {
+        Some(runtime) => Ok(Some(Arc::new(GpuModel::upload(model, runtime)?))),
+        None => Ok(None),
+    }
 }
 
 fn answer(document: &Document, question: &str, g: &GenerationArgs) -> Result<()> {
     // A first run fetches the model before loading it; only the load is timed.
     let model = load_model(&g.model, true)?;
-    let options = options(g, &model)?;
+    let mut options = options(g, &model)?;
+    options.gpu = gpu_model(g, &model)?;
     let load_seconds = model.load_seconds;
     if !g.json {
         eprintln!(
@@ -96,13 +125,15 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
         r.prompt_tokens, r.document_tokens, r.document_bytes
     );
     eprintln!(
-        "attention     {} ({:.1}% of causal keys attended)",
-        r.attention,
-        r.fraction_of_keys_attended * 100.0,
+        "attention     {} on {} ({:.1}% of causal keys attended)",
+        r.read.attention,
+        r.read.device,
+        r.read.attended_fraction * 100.0,
     );
-    let rope = match r.rope_scaling.factor() {
-        f if f > 1.0 => format!("{} ×{f}", r.rope_scaling.name()),
-        _ => r.rope_scaling.name().to_string(),
+    let scaling = r.read.rope_scaling;
+    let rope = match scaling.factor() {
+        f if f > 1.0 => format!("{} ×{f}", scaling.name()),
+        _ => scaling.name().to_string(),
     };
     if r.beyond_trained_range {
         eprintln!(
@@ -118,8 +149,8 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
     }
     eprintln!(
         "KV cache      {} ({})",
-        human_bytes(r.kv_cache_bytes as u64),
-        r.kv_dtype.name()
+        human_bytes(r.read.kv_cache_bytes as u64),
+        r.read.kv_dtype
     );
     eprintln!(
         "time          load {load_seconds:.1} s · tokenize {:.2} s · prefill {:.1} s ({:.0} tok/s) · decode {:.1} s ({} tokens, {:.1} tok/s)",

@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use folio_corpora::datasets;
-use folio_engine::llm::{generate, token_losses, GenerateOptions, Model, Sampling, Session};
+use folio_engine::gpu::{choose_device, DeviceRequest, GpuDecoder, GpuModel, GpuSession};
+use folio_engine::llm::{
+    generate, token_losses, Decoder, GenerateOptions, Model, Sampling, Session,
+};
 use folio_engine::models::load_model;
 use folio_evals::passkey::passkey_case;
 use serde::Serialize;
@@ -23,8 +26,12 @@ struct Row {
     model: String,
     length: usize,
     trained_context: usize,
+    /// The scaling asked for (`dynamic` may resolve to `none` or `ntk`).
+    rope_requested: String,
+    /// The scaling the run used.
     rope: &'static str,
     factor: f32,
+    device: &'static str,
     attention: &'static str,
     kv: &'static str,
     /// Perplexity over every token of the context.
@@ -32,6 +39,8 @@ struct Row {
     /// Perplexity over the last quarter (the farthest positions).
     perplexity_last_quarter: f64,
     passkey: String,
+    /// Relative depth of the passkey in the filler.
+    depth: f64,
     answer: String,
     passkey_found: bool,
     attended_fraction: f64,
@@ -67,14 +76,22 @@ pub fn run(args: BenchContextArgs) -> Result<()> {
         ),
         None => None,
     };
+    let gpu = match args.device.parse().map_err(anyhow::Error::msg)? {
+        DeviceRequest::Cpu => None,
+        request => match choose_device(request).runtime {
+            Some(runtime) => Some(GpuModel::upload(&model, runtime)?),
+            None => anyhow::bail!("--device {}: no usable GPU", args.device),
+        },
+    };
     let mut rows = Vec::new();
     for &length in &lengths {
         for &rope in &args.ropes {
-            let row = run_one(&args, &model, &filler, length, rope, factor)?;
+            let row = run_one(&args, &model, gpu.as_ref(), &filler, length, rope, factor)?;
             if !args.json {
                 println!(
-                    "{:>6} tokens  rope {:<7} ×{:<4} ppl {:>8.2} (last quarter {:>8.2})  passkey {} ({:?})  {:.0} s",
+                    "{:>6} tokens  rope {:<7} → {:<4} ×{:<4} ppl {:>8.2} (last quarter {:>8.2})  passkey {} ({:?})  {:.0} s",
                     row.length,
+                    row.rope_requested,
                     row.rope,
                     row.factor,
                     row.perplexity,
@@ -100,6 +117,7 @@ pub fn run(args: BenchContextArgs) -> Result<()> {
 fn run_one(
     args: &BenchContextArgs,
     model: &Model,
+    gpu: Option<&GpuModel>,
     filler: &[u32],
     length: usize,
     rope: RopeArg,
@@ -118,10 +136,16 @@ fn run_one(
     let key = 10_000 + (length as u32).wrapping_mul(2_654_435_761) % 90_000;
     let case = passkey_case(&model.tokenizer, filler, length, args.depth, key)?;
     let start = Instant::now();
-    let mut session = Session::new(model, options);
-    let losses = token_losses(&mut session, &case.context)?;
+    let mut session: Box<dyn Decoder> = match gpu {
+        Some(gpu) => Box::new(GpuDecoder {
+            model,
+            session: GpuSession::new(gpu, (&options).into())?,
+        }),
+        None => Box::new(Session::new(model, options)),
+    };
+    let losses = token_losses(session.as_mut(), &case.context)?;
     let generation = generate(
-        &mut session,
+        session.as_mut(),
         &case.question,
         &GenerateOptions {
             max_new_tokens: 8,
@@ -132,22 +156,26 @@ fn run_one(
         &mut |_| {},
     )?;
     let mean = |xs: &[f64]| (xs.iter().sum::<f64>() / xs.len() as f64).exp();
-    let scaling = session.rope_scaling();
+    let read = session.read_stats();
+    let scaling = read.rope_scaling;
     Ok(Row {
         model: model.config.name.clone(),
         length,
         trained_context: model.config.trained_positions(),
+        rope_requested: format!("{rope:?}").to_lowercase(),
         rope: scaling.name(),
         factor: scaling.factor(),
-        attention: session.options().attention.name(),
-        kv: session.cache.dtype.name(),
+        device: read.device,
+        attention: read.attention,
+        kv: read.kv_dtype,
         perplexity: mean(&losses),
         perplexity_last_quarter: mean(&losses[losses.len() * 3 / 4..]),
         passkey_found: case.is_found(&generation.text),
         passkey: case.key.clone(),
+        depth: args.depth,
         answer: generation.text.trim().to_string(),
-        attended_fraction: session.attention_stats.attended_fraction(),
-        kv_cache_bytes: session.cache.bytes(),
+        attended_fraction: read.attended_fraction,
+        kv_cache_bytes: read.kv_cache_bytes,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

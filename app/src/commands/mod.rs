@@ -4,7 +4,9 @@ mod answer;
 mod bench;
 mod bench_attention;
 mod bench_context;
+mod ingest;
 mod models;
+mod search;
 
 use crate::cli::{BenchWhat, Cli, Command};
 
@@ -23,5 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchWhat::Context(args),
         } => bench_context::run(args),
+        Command::Ingest(args) => ingest::run(args, cli.threads),
+        Command::Search(args) => search::run(args, cli.threads),
     }
 }

@@ -23,7 +23,7 @@ use std::str::FromStr;
 use folio_kernels::cuda::{driver_available, nvrtc_available, CudaRuntime};
 
 pub use model::{GpuLayer, GpuLinear, GpuModel, MODEL_SOURCE};
-pub use session::{GpuSession, GpuSessionOptions, DEFAULT_GPU_PREFILL_CHUNK};
+pub use session::{GpuDecoder, GpuSession, GpuSessionOptions, DEFAULT_GPU_PREFILL_CHUNK};
 
 /// Oldest compute capability the kernels run on: they are compiled to
 /// `compute_90` PTX (Hopper), which older GPUs cannot load.

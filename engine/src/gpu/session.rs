@@ -103,6 +103,8 @@ pub struct GpuSession<'g> {
     values: Vec<CudaSlice<u16>>,
     capacity: usize,
     len: usize,
+    /// Tokens the request declared before its first forward (0: unknown).
+    declared_length: usize,
     scratch: Vec<Scratch>,
     no_bias: CudaSlice<f32>,
 }
@@ -121,6 +123,7 @@ impl<'g> GpuSession<'g> {
             values: Vec::new(),
             capacity: 0,
             len: 0,
+            declared_length: 0,
             scratch: Vec::new(),
             no_bias: stream.alloc_zeros(1)?,
         };
@@ -151,6 +154,16 @@ impl<'g> GpuSession<'g> {
     /// Forgets the conversation (the cache's memory is kept for the next one).
     pub fn reset(&mut self) {
         self.len = 0;
+        self.declared_length = 0;
+    }
+
+    /// Declares, on an empty cache, how many tokens the request will hold,
+    /// so `Dynamic` RoPE is resolved for the whole request rather than its
+    /// first chunk.
+    pub fn declare_length(&mut self, total: usize) {
+        if self.len == 0 {
+            self.declared_length = total;
+        }
     }
 
     /// Bytes of device memory the KV cache holds (its capacity, not its use).
@@ -236,7 +249,8 @@ impl<'g> GpuSession<'g> {
             bail!("forward called with no tokens");
         }
         if self.len == 0 {
-            let resolved = self.options.rope_scaling.resolve(tokens.len());
+            let total = tokens.len().max(self.declared_length);
+            let resolved = self.options.rope_scaling.resolve(total);
             if resolved != self.scaling {
                 self.set_scaling(resolved)?;
             }
@@ -397,4 +411,42 @@ impl<'g> GpuSession<'g> {
 pub fn chunk_bytes(dims: &Dims, rows: usize) -> usize {
     let n = dims.chunk(rows);
     4 * (n.x + n.qkv + n.gate_up + n.cos_sin) + 2 * (n.normed + n.q + n.attn + n.act)
+}
+
+/// A [`GpuSession`] with the CPU model it was uploaded from, so generation
+/// and scoring ([`crate::llm::Decoder`]) find the tokenizer and chat template.
+pub struct GpuDecoder<'g> {
+    pub model: &'g Model,
+    pub session: GpuSession<'g>,
+}
+
+impl<'g> crate::llm::Decoder<'g> for GpuDecoder<'g> {
+    fn model(&self) -> &'g Model {
+        self.model
+    }
+    fn forward(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+        self.session.forward(tokens, logits)
+    }
+    fn position(&self) -> usize {
+        self.session.position()
+    }
+    fn reset(&mut self) {
+        self.session.reset()
+    }
+    fn declare_length(&mut self, total: usize) {
+        self.session.declare_length(total)
+    }
+    fn prefill_chunk(&self) -> usize {
+        self.session.options().prefill_chunk
+    }
+    fn read_stats(&self) -> crate::llm::ReadStats {
+        crate::llm::ReadStats {
+            device: "cuda",
+            attention: "flash",
+            attended_fraction: 1.0,
+            rope_scaling: self.session.rope_scaling(),
+            kv_dtype: "bf16",
+            kv_cache_bytes: self.session.kv_bytes(),
+        }
+    }
 }

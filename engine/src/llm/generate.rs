@@ -3,11 +3,79 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use rayon::prelude::*;
 use serde::Serialize;
 
-use super::model::{Logits, Session};
+use super::model::{Logits, Model, Session};
 use super::sampling::{Sampler, Sampling};
 use super::tokenizer::StreamDecoder;
+
+/// What generation and scoring need from a running model, on any device:
+/// the CPU [`Session`] and the GPU session both implement it.
+pub trait Decoder<'m> {
+    /// The model (tokenizer, chat template, stop tokens).
+    fn model(&self) -> &'m Model;
+    /// Runs `tokens` through the model, appending to the cache.
+    fn forward(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>>;
+    /// Tokens in the cache.
+    fn position(&self) -> usize;
+    /// Forgets the conversation.
+    fn reset(&mut self);
+    /// Declares, before the first forward, how many tokens the request will
+    /// hold (fixes `Dynamic` RoPE for all of it).
+    fn declare_length(&mut self, total: usize);
+    /// Prompt tokens per forward chunk (scoring holds one chunk of logits).
+    fn prefill_chunk(&self) -> usize;
+    /// How the cached tokens were read, for the answer's trade-offs.
+    fn read_stats(&self) -> ReadStats;
+}
+
+/// How a session read what it holds: the facts an answer reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadStats {
+    /// `cpu` or `cuda`.
+    pub device: &'static str,
+    /// Attention mode (`dense`, `flash`, `sparse`).
+    pub attention: &'static str,
+    /// Fraction of causal (query, key) pairs that entered a softmax.
+    pub attended_fraction: f64,
+    /// The RoPE scaling in effect (`Dynamic` resolved).
+    pub rope_scaling: super::RopeScaling,
+    /// Element type of the KV cache (`f32`, `f16`, `int8`, `bf16`).
+    pub kv_dtype: &'static str,
+    pub kv_cache_bytes: usize,
+}
+
+impl<'m> Decoder<'m> for Session<'m> {
+    fn model(&self) -> &'m Model {
+        Session::model(self)
+    }
+    fn forward(&mut self, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+        Session::forward(self, tokens, logits)
+    }
+    fn position(&self) -> usize {
+        Session::position(self)
+    }
+    fn reset(&mut self) {
+        Session::reset(self)
+    }
+    fn declare_length(&mut self, total: usize) {
+        Session::declare_length(self, total)
+    }
+    fn prefill_chunk(&self) -> usize {
+        self.options().prefill_chunk
+    }
+    fn read_stats(&self) -> ReadStats {
+        ReadStats {
+            device: "cpu",
+            attention: self.options().attention.name(),
+            attended_fraction: self.attention_stats.attended_fraction(),
+            rope_scaling: self.rope_scaling(),
+            kv_dtype: self.cache.dtype.name(),
+            kv_cache_bytes: self.cache.bytes(),
+        }
+    }
+}
 
 /// What to generate and when to stop.
 #[derive(Debug, Clone)]
@@ -63,8 +131,8 @@ impl Generation {
 /// Prefills `prompt` and decodes until a stop token, `max_new_tokens`, or
 /// `max_context` total tokens; `on_text` receives each completed piece of text
 /// as it is produced.
-pub fn generate(
-    session: &mut Session,
+pub fn generate<'m>(
+    session: &mut dyn Decoder<'m>,
     prompt: &[u32],
     options: &GenerateOptions,
     max_context: usize,
@@ -76,6 +144,7 @@ pub fn generate(
     let mut sampler = Sampler::new(options.sampling);
     let mut decoder = StreamDecoder::new();
     let t0 = Instant::now();
+    session.declare_length(prompt.len() + options.max_new_tokens);
     let mut logits = session.forward(prompt, Logits::Last)?;
     let prefill_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
@@ -110,7 +179,7 @@ pub fn generate(
 
 /// Perplexity of `tokens` under the model (exp of the mean negative log
 /// likelihood of each token after the first), on a fresh cache.
-pub fn perplexity(session: &mut Session, tokens: &[u32]) -> Result<f64> {
+pub fn perplexity(session: &mut dyn Decoder<'_>, tokens: &[u32]) -> Result<f64> {
     let losses = token_losses(session, tokens)?;
     Ok((losses.iter().sum::<f64>() / losses.len() as f64).exp())
 }
@@ -118,20 +187,24 @@ pub fn perplexity(session: &mut Session, tokens: &[u32]) -> Result<f64> {
 /// Negative log likelihood of each token after the first, on a fresh cache.
 /// Logits are scored chunk by chunk, so a 32K-token text never holds more
 /// than one chunk's `[tokens, vocab]` logits.
-pub fn token_losses(session: &mut Session, tokens: &[u32]) -> Result<Vec<f64>> {
+pub fn token_losses(session: &mut dyn Decoder<'_>, tokens: &[u32]) -> Result<Vec<f64>> {
     anyhow::ensure!(tokens.len() >= 2, "perplexity needs at least two tokens");
     session.reset();
-    let chunk = session.options().prefill_chunk.max(1);
+    session.declare_length(tokens.len());
+    let chunk = session.prefill_chunk().max(1);
     let mut losses = Vec::with_capacity(tokens.len() - 1);
     for (c, piece) in tokens.chunks(chunk).enumerate() {
         let logits = session.forward(piece, Logits::All)?;
         let vocab = logits.len() / piece.len();
-        for (j, row) in logits.chunks_exact(vocab).enumerate() {
-            let Some(&next) = tokens.get(c * chunk + j + 1) else {
-                break;
-            };
-            losses.push(negative_log_likelihood(row, next));
-        }
+        let targets = &tokens[(c * chunk + 1).min(tokens.len())..];
+        let scored: Vec<f64> = crate::threads::install(|| {
+            logits
+                .par_chunks_exact(vocab)
+                .zip(targets.par_iter())
+                .map(|(row, &next)| negative_log_likelihood(row, next))
+                .collect()
+        });
+        losses.extend(scored);
     }
     Ok(losses)
 }

@@ -17,7 +17,9 @@ pub use attention::{Attention, AttentionMode, DenseAttention, FlashAttention, Sp
 pub use chat::{document_qa, ChatMessage, ChatTemplate, Role};
 pub use config::{Arch, ModelConfig};
 pub use folio_kernels::attention::{AttentionShape, AttentionStats, KeySummaries, SparseConfig};
-pub use generate::{generate, perplexity, token_losses, GenerateOptions, Generation, StopReason};
+pub use generate::{
+    generate, perplexity, token_losses, Decoder, GenerateOptions, Generation, ReadStats, StopReason,
+};
 pub use kv_cache::{KvDtype, KvView};
 pub use model::{Logits, Model, Session, SessionOptions};
 pub use rope::{RopeLayout, RopeScaling};

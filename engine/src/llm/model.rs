@@ -119,6 +119,8 @@ pub struct Session<'m> {
     options: SessionOptions,
     /// Attention work done so far (for reporting keys attended).
     pub attention_stats: AttentionStats,
+    /// Tokens the request declared before its first forward (0: unknown).
+    declared_length: usize,
 }
 
 /// Which logits a forward call returns.
@@ -149,6 +151,7 @@ impl<'m> Session<'m> {
             ),
             options,
             attention_stats: AttentionStats::default(),
+            declared_length: 0,
         }
     }
 
@@ -189,6 +192,16 @@ impl<'m> Session<'m> {
     pub fn reset(&mut self) {
         self.cache.clear();
         self.attention_stats = AttentionStats::default();
+        self.declared_length = 0;
+    }
+
+    /// Declares, on an empty cache, how many tokens the request will hold,
+    /// so `Dynamic` RoPE is resolved for the whole request rather than its
+    /// first chunk.
+    pub fn declare_length(&mut self, total: usize) {
+        if self.cache.len == 0 {
+            self.declared_length = total;
+        }
     }
 
     /// Runs `tokens` through the model in chunks, appending to the cache.
@@ -201,7 +214,7 @@ impl<'m> Session<'m> {
             bail!("forward called with no tokens");
         }
         if self.cache.len == 0 {
-            self.resolve_rope(tokens.len());
+            self.resolve_rope(tokens.len().max(self.declared_length));
         }
         self.cache.reserve(tokens.len());
         let chunk = self.options.prefill_chunk.max(1);

@@ -50,15 +50,13 @@ pub fn flash(
     let n_tasks = plan.q_blocks * shape.n_kv_heads * plan.splits;
     if plan.splits == 1 {
         let dst = SharedOut::new(out);
-        (0..n_tasks)
-            .into_par_iter()
-            .for_each_init(
-                || Tile::new(tile_rows, d),
-                |tile, t| {
-                    let args = TaskArgs::new(q, k, v, &plan, scale, tile, t, Dst::Out(dst));
-                    run(isa, args);
-                },
-            );
+        (0..n_tasks).into_par_iter().for_each_init(
+            || Tile::new(tile_rows, d),
+            |tile, t| {
+                let args = TaskArgs::new(q, k, v, &plan, scale, tile, t, Dst::Out(dst));
+                run(isa, args);
+            },
+        );
     } else {
         // Split-K: (max, sum, normalised output) of every row of every task.
         let stride = tile_rows * (d + 2);

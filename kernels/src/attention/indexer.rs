@@ -149,7 +149,9 @@ pub(super) fn select(
 #[inline(always)]
 fn quest_bound(q: &[f32], lo: &[f32], hi: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
-    let mut chunks = q.chunks_exact(8).zip(lo.chunks_exact(8).zip(hi.chunks_exact(8)));
+    let mut chunks = q
+        .chunks_exact(8)
+        .zip(lo.chunks_exact(8).zip(hi.chunks_exact(8)));
     for (qc, (l, h)) in &mut chunks {
         for x in 0..8 {
             lanes[x] += (qc[x] * l[x]).max(qc[x] * h[x]);

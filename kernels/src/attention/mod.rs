@@ -22,8 +22,6 @@
 mod dense;
 mod flash;
 mod indexer;
-#[doc(hidden)]
-pub mod row_baseline;
 mod sparse;
 mod tile;
 

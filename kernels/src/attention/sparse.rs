@@ -84,7 +84,12 @@ pub fn sparse(
     let attended = (0..shape.q_len * shape.n_kv_heads)
         .into_par_iter()
         .map_init(
-            || (Tile::new(shape.group(), shape.head_dim), Selection::default()),
+            || {
+                (
+                    Tile::new(shape.group(), shape.head_dim),
+                    Selection::default(),
+                )
+            },
             |(tile, sel), task| {
                 let args = TaskArgs {
                     q,
@@ -115,7 +120,10 @@ pub fn sparse(
 }
 
 fn check(shape: &AttentionShape, cfg: &SparseConfig, sums: &KeySummaries) {
-    assert_eq!(cfg.block, sums.block, "config and summaries disagree on block");
+    assert_eq!(
+        cfg.block, sums.block,
+        "config and summaries disagree on block"
+    );
     assert!(
         sums.n_kv_heads == shape.n_kv_heads && sums.head_dim == shape.head_dim,
         "summaries of another shape"

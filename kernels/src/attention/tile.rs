@@ -47,7 +47,10 @@ pub(super) struct Tile {
 impl Tile {
     /// Scratch for tiles of up to `max_rows` rows of dimension `d`.
     pub fn new(max_rows: usize, d: usize) -> Tile {
-        assert!(d % W == 0, "head_dim {d} must be a multiple of {W}");
+        assert!(
+            d.is_multiple_of(W),
+            "head_dim {d} must be a multiple of {W}"
+        );
         Tile {
             d,
             rows: 0,
@@ -71,7 +74,11 @@ impl Tile {
 
     /// Row `r`'s output `acc / l` into `dst` (zeros if it saw no key).
     pub fn write_row(&self, r: usize, dst: &mut [f32]) {
-        let inv = if self.l[r] > 0.0 { 1.0 / self.l[r] } else { 0.0 };
+        let inv = if self.l[r] > 0.0 {
+            1.0 / self.l[r]
+        } else {
+            0.0
+        };
         for (o, a) in dst.iter_mut().zip(&self.acc[r * self.d..(r + 1) * self.d]) {
             *o = a * inv;
         }

@@ -1,0 +1,194 @@
+//! Loading files into [`Document`]s: format by extension, per-file errors that
+//! say what is wrong, and directory walks that skip bad files without
+//! stopping.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::sourcemap::{SourceMap, TextBuilder};
+use crate::{html, pdf, text, Document, Format};
+
+/// Why one file was not loaded; ingest reports these per file and goes on.
+#[derive(Debug, Clone, thiserror::Error, Serialize)]
+pub enum LoadError {
+    #[error("cannot read: {0}")]
+    Io(String),
+    #[error("a binary file (NUL byte at offset {0})")]
+    Binary(usize),
+    #[error("not UTF-8 text (invalid byte at offset {0})")]
+    NotUtf8(usize),
+    #[error("empty (no text)")]
+    Empty,
+    #[error("too large ({size} bytes; the limit is {limit})")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("an encrypted PDF (a password is needed)")]
+    Encrypted,
+    #[error("a broken PDF: {0}")]
+    BrokenPdf(String),
+    #[error("of an unsupported type .{0}")]
+    Unsupported(String),
+}
+
+/// Limits for loading; the default refuses files over 64 MiB.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    pub max_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A file that was not loaded, with the reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub error: LoadError,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped {}: {}", self.path.display(), self.error)
+    }
+}
+
+impl Format {
+    /// The format a path's extension names; `None` for extensions folio does
+    /// not read (directory walks skip those files silently).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "txt" | "text" | "rst" | "log" | "csv" => Format::Text,
+            "md" | "markdown" => Format::Markdown,
+            "html" | "htm" | "xhtml" => Format::Html,
+            "pdf" => Format::Pdf,
+            _ => return None,
+        })
+    }
+}
+
+/// Reads and loads one file; a file with an unknown extension is read as
+/// plain text if it is UTF-8.
+pub fn load_path(path: &Path, opts: &LoadOptions) -> Result<Document, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|e| LoadError::Io(e.to_string()))?;
+    if meta.len() > opts.max_bytes {
+        return Err(LoadError::TooLarge {
+            size: meta.len(),
+            limit: opts.max_bytes,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))?;
+    let format = Format::from_path(path).unwrap_or(Format::Text);
+    load_bytes(path, &bytes, format, opts)
+}
+
+/// Loads a document from the bytes of `path` (already read, e.g. to hash
+/// them first) in the given format.
+pub fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    format: Format,
+    opts: &LoadOptions,
+) -> Result<Document, LoadError> {
+    if bytes.len() as u64 > opts.max_bytes {
+        return Err(LoadError::TooLarge {
+            size: bytes.len() as u64,
+            limit: opts.max_bytes,
+        });
+    }
+    let (text, source_map, headings, pages) = match format {
+        Format::Pdf => {
+            let (text, pages) = pdf::join(&pdf::pages(bytes)?);
+            (text, SourceMap::default(), Vec::new(), pages)
+        }
+        _ => {
+            if let Some(nul) = bytes.iter().take(1 << 16).position(|&b| b == 0) {
+                return Err(LoadError::Binary(nul));
+            }
+            let src =
+                std::str::from_utf8(bytes).map_err(|e| LoadError::NotUtf8(e.valid_up_to()))?;
+            let (b, headings) = match format {
+                Format::Html => html::to_text(src),
+                _ => {
+                    let mut b = TextBuilder::default();
+                    text::normalize_into(src, 0, &mut b);
+                    let h = if format == Format::Markdown {
+                        text::markdown_headings(&b.text)
+                    } else {
+                        Vec::new()
+                    };
+                    (b, h)
+                }
+            };
+            (b.text, b.map, headings, Vec::new())
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(LoadError::Empty);
+    }
+    let id = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let sections = crate::sections(&headings, text.len());
+    Ok(Document {
+        id,
+        source: path.display().to_string(),
+        text,
+        format,
+        sections,
+        source_map,
+        pages,
+    })
+}
+
+/// The files under `paths` that folio reads: files given directly (any
+/// extension), and files with a known extension found by walking directories
+/// (hidden entries skipped), sorted and deduplicated. Unreadable paths are
+/// reported, not fatal.
+pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Skipped>) {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => walk(p, &mut files, &mut skipped),
+            Ok(_) => files.push(p.clone()),
+            Err(e) => skipped.push(Skipped {
+                path: p.clone(),
+                error: LoadError::Io(e.to_string()),
+            }),
+        }
+    }
+    files.sort();
+    files.dedup();
+    (files, skipped)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            skipped.push(Skipped {
+                path: dir.to_path_buf(),
+                error: LoadError::Io(e.to_string()),
+            });
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, files, skipped),
+            Ok(_) if Format::from_path(&path).is_some() => files.push(path),
+            _ => {}
+        }
+    }
+}

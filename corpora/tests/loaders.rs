@@ -1,0 +1,268 @@
+//! Loaders on real files written here: offsets map back to the source bytes,
+//! headings become sections, bad files are per-file errors.
+
+use std::path::{Path, PathBuf};
+
+use folio_corpora::{discover, load_path, Document, Format, LoadError, LoadOptions, Span};
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Every occurrence of `needle` in the text maps to the same bytes in the
+/// source file (for verbatim runs).
+fn assert_maps_back(doc: &Document, source: &[u8], needle: &str) {
+    let start = doc
+        .text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in text"));
+    let span = Span {
+        start,
+        end: start + needle.len(),
+    };
+    let src = doc.source_map.to_source(span).expect("mapped");
+    assert_eq!(&source[src.start..src.end], needle.as_bytes(), "{needle}");
+}
+
+#[test]
+fn text_normalises_line_endings_and_maps_offsets_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = "\u{feff}First line\r\nSecond\rline with caf\u{e9}\x07 bell\r\n".as_bytes();
+    let p = write(dir.path(), "notes.txt", raw);
+    let doc = load_path(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(doc.format, Format::Text);
+    assert_eq!(doc.text, "First line\nSecond\nline with café bell\n");
+    assert_maps_back(&doc, raw, "line with café");
+    assert_maps_back(&doc, raw, " bell");
+    let nl = doc.text.find('\n').unwrap();
+    let src = doc
+        .source_map
+        .to_source(Span {
+            start: nl,
+            end: nl + 1,
+        })
+        .unwrap();
+    assert_eq!(&raw[src.start..src.end], b"\r\n");
+}
+
+#[test]
+fn markdown_headings_become_sections_with_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = "Intro text.\n\n# Guide\n\nSome words.\n\n## Install\n\nRun it.\n\n```\n# not a heading\n```\n\n## Use\n\nAsk.\n\n# Appendix\n\nEnd.\n";
+    let p = write(dir.path(), "guide.md", md.as_bytes());
+    let doc = load_path(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(doc.text, md);
+    let paths: Vec<Vec<String>> = doc.sections.iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            vec!["Guide".to_string()],
+            vec!["Guide".into(), "Install".into()],
+            vec!["Guide".into(), "Use".into()],
+            vec!["Appendix".into()],
+        ]
+    );
+    assert!(doc.heading_path(0).is_empty());
+    let run = doc.text.find("Run it").unwrap();
+    assert_eq!(doc.heading_path(run), ["Guide", "Install"]);
+    let end = doc.text.find("End.").unwrap();
+    assert_eq!(doc.heading_path(end), ["Appendix"]);
+    let last = doc.sections.last().unwrap();
+    assert_eq!(last.span.end, doc.text.len());
+}
+
+#[test]
+fn html_strips_markup_keeps_headings_and_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = r#"<!DOCTYPE html><html><head><title>T</title><style>p { color: red }</style>
+<script>var x = "<p>not text</p>";</script></head>
+<body><h1>Rust &amp; Safety</h1>
+<p>Ownership   rules
+ prevent <b>data races</b> at compile time.</p>
+<!-- a comment -->
+<h2> Borrowing</h2><p>References&nbsp;borrow; 3 &lt; 4 &#x2014; always.</p>
+<ul><li>one</li><li>two</li></ul></body></html>"#;
+    let p = write(dir.path(), "page.html", html.as_bytes());
+    let doc = load_path(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(doc.format, Format::Html);
+    assert_eq!(
+        doc.text,
+        "Rust & Safety\n\nOwnership rules prevent data races at compile time.\n\nBorrowing\n\nReferences borrow; 3 < 4 — always.\n\none\ntwo"
+    );
+    assert!(!doc.text.contains("not text") && !doc.text.contains("color"));
+    let titles: Vec<_> = doc.sections.iter().map(|s| s.path.join(" > ")).collect();
+    assert_eq!(titles, ["Rust & Safety", "Rust & Safety > Borrowing"]);
+    assert_maps_back(&doc, html.as_bytes(), "data races");
+    assert_maps_back(&doc, html.as_bytes(), "at compile time.");
+    // A span across an entity maps to the whole entity in the source.
+    let amp = doc.text.find('&').unwrap();
+    let src = doc
+        .source_map
+        .to_source(Span {
+            start: amp - 5,
+            end: amp + 1,
+        })
+        .unwrap();
+    assert_eq!(&html[src.start..src.end], "Rust &amp;");
+    let refs = doc.text.find("References").unwrap();
+    assert_eq!(doc.heading_path(refs), ["Rust & Safety", "Borrowing"]);
+}
+
+/// A two-page PDF with a text layer, written with lopdf (as pdf-extract
+/// re-exports it).
+fn make_pdf(pages: &[&str], encrypt: bool) -> Vec<u8> {
+    use pdf_extract::content::{Content, Operation};
+    use pdf_extract::{Dictionary, Object, Stream};
+    let mut doc = pdf_extract::Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let mut font = Dictionary::new();
+    font.set("Type", Object::Name(b"Font".to_vec()));
+    font.set("Subtype", Object::Name(b"Type1".to_vec()));
+    font.set("BaseFont", Object::Name(b"Helvetica".to_vec()));
+    font.set("Encoding", Object::Name(b"WinAnsiEncoding".to_vec()));
+    let font_id = doc.add_object(font);
+    let mut fonts = Dictionary::new();
+    fonts.set("F1", Object::Reference(font_id));
+    let mut resources = Dictionary::new();
+    resources.set("Font", Object::Dictionary(fonts));
+    let resources_id = doc.add_object(resources);
+    let mut kids = Vec::new();
+    for text in pages {
+        let mut ops = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec![Object::Name(b"F1".to_vec()), 12.into()]),
+            Operation::new("Td", vec![72.into(), 700.into()]),
+        ];
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                ops.push(Operation::new("Td", vec![0.into(), (-16).into()]));
+            }
+            ops.push(Operation::new("Tj", vec![Object::string_literal(line)]));
+        }
+        ops.push(Operation::new("ET", vec![]));
+        let content = Content { operations: ops };
+        let content_id = doc.add_object(Stream::new(Dictionary::new(), content.encode().unwrap()));
+        let mut page = Dictionary::new();
+        page.set("Type", Object::Name(b"Page".to_vec()));
+        page.set("Parent", Object::Reference(pages_id));
+        page.set("Contents", Object::Reference(content_id));
+        kids.push(Object::Reference(doc.add_object(page)));
+    }
+    let mut pages_dict = Dictionary::new();
+    pages_dict.set("Type", Object::Name(b"Pages".to_vec()));
+    pages_dict.set("Count", Object::Integer(kids.len() as i64));
+    pages_dict.set("Kids", Object::Array(kids));
+    pages_dict.set("Resources", Object::Reference(resources_id));
+    pages_dict.set(
+        "MediaBox",
+        Object::Array(vec![0.into(), 0.into(), 612.into(), 792.into()]),
+    );
+    doc.objects.insert(pages_id, Object::Dictionary(pages_dict));
+    let mut catalog = Dictionary::new();
+    catalog.set("Type", Object::Name(b"Catalog".to_vec()));
+    catalog.set("Pages", Object::Reference(pages_id));
+    let catalog_id = doc.add_object(catalog);
+    doc.trailer.set("Root", Object::Reference(catalog_id));
+    if encrypt {
+        let mut enc = Dictionary::new();
+        enc.set("Filter", Object::Name(b"Standard".to_vec()));
+        enc.set("V", Object::Integer(2));
+        enc.set("R", Object::Integer(3));
+        enc.set("Length", Object::Integer(128));
+        enc.set("P", Object::Integer(-44));
+        enc.set("O", Object::string_literal(vec![7u8; 32]));
+        enc.set("U", Object::string_literal(vec![9u8; 32]));
+        let enc_id = doc.add_object(enc);
+        doc.trailer.set("Encrypt", Object::Reference(enc_id));
+        doc.trailer.set(
+            "ID",
+            Object::Array(vec![
+                Object::string_literal(vec![1u8; 16]),
+                Object::string_literal(vec![1u8; 16]),
+            ]),
+        );
+    }
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn pdf_text_layer_is_read_page_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = make_pdf(
+        &[
+            "The harbour opens at dawn.\nFerries leave hourly.",
+            "Page two mentions the lighthouse keeper.",
+        ],
+        false,
+    );
+    let p = write(dir.path(), "report.pdf", &pdf);
+    let doc = load_path(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(doc.format, Format::Pdf);
+    assert_eq!(doc.pages.len(), 2);
+    assert!(doc.text.contains("harbour opens at dawn"), "{:?}", doc.text);
+    let keeper = doc.text.find("lighthouse keeper").expect("page 2 text");
+    assert_eq!(doc.page_of(keeper), Some(2));
+    assert_eq!(doc.page_of(doc.text.find("Ferries").unwrap()), Some(1));
+    assert!(doc
+        .source_map
+        .to_source(Span { start: 0, end: 4 })
+        .is_none());
+}
+
+#[test]
+fn bad_files_are_per_file_errors_and_the_rest_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "good.txt", b"A fine document about tides.");
+    write(d, "empty.md", b"  \n\n ");
+    write(d, "binary.txt", &[0x7f, b'E', b'L', b'F', 0, 1, 2, 3]);
+    write(d, "latin1.txt", b"caf\xe9 au lait");
+    write(
+        d,
+        "broken.pdf",
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog garbage",
+    );
+    write(d, "locked.pdf", &make_pdf(&["secret"], true));
+    write(d, "big.html", &vec![b'a'; 4096]);
+    write(d, "ignored.bin", b"not walked");
+    write(d, ".hidden.txt", b"not walked");
+    let (files, skipped) = discover(&[d.to_path_buf(), d.join("missing.txt")]);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(files.len(), 7, "{files:?}");
+    let opts = LoadOptions { max_bytes: 1024 };
+    let mut errors = std::collections::BTreeMap::new();
+    let mut loaded = Vec::new();
+    for f in &files {
+        match load_path(f, &opts) {
+            Ok(doc) => loaded.push(doc.id),
+            Err(e) => {
+                errors.insert(f.file_name().unwrap().to_string_lossy().into_owned(), e);
+            }
+        }
+    }
+    assert_eq!(loaded, ["good.txt"]);
+    assert!(matches!(errors["empty.md"], LoadError::Empty));
+    assert!(matches!(errors["binary.txt"], LoadError::Binary(4)));
+    assert!(matches!(errors["latin1.txt"], LoadError::NotUtf8(3)));
+    assert!(matches!(errors["broken.pdf"], LoadError::BrokenPdf(_)));
+    assert!(
+        matches!(errors["locked.pdf"], LoadError::Encrypted),
+        "{:?}",
+        errors["locked.pdf"]
+    );
+    assert!(matches!(
+        errors["big.html"],
+        LoadError::TooLarge {
+            size: 4096,
+            limit: 1024
+        }
+    ));
+    let msg = Document::from_path(&d.join("latin1.txt"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("latin1.txt is not UTF-8 text"), "{msg}");
+}

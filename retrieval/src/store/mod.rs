@@ -1,0 +1,292 @@
+//! A corpus store folder: the manifest (source of truth), pack files with
+//! document texts and chunks, the tantivy BM25 index and the vector store.
+//!
+//! ```text
+//! STORE/manifest.json   which files, their hashes and chunk id ranges
+//! STORE/packs/N.jsonl   one JSON line per document (text, sections, chunks)
+//! STORE/tantivy/        BM25 index (chunk id + text)
+//! STORE/qdrant/         qdrant-edge shard (chunk id → embedding)
+//! ```
+//!
+//! Crash safety: an ingest writes chunks into the indexes and packs first,
+//! commits both indexes and fsyncs the pack, and only then renames a new
+//! manifest into place. A kill at any moment leaves the old manifest or the
+//! new one; index entries the manifest does not own are invisible to
+//! searches and deleted by the next writer ([`CorpusStore::open_writer`]).
+
+mod ingest;
+pub mod manifest;
+pub mod search;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::bm25::Bm25Index;
+use crate::chunk::{Chunker, ChunkerConfig};
+use crate::embed::{Embedder, DIMS, MODEL_ID};
+use crate::vector::{EdgeStore, VectorStore};
+pub use ingest::{IngestOptions, IngestReport, SkippedFile};
+pub use manifest::{DocEntry, Manifest, StoredDoc};
+pub use search::{Hit, Mode, SearchReport};
+
+/// How a store is opened.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Use a Qdrant server at this URL instead of the in-process engine.
+    pub qdrant_url: Option<String>,
+    /// Threads for the embedding model (`None`: all cores).
+    pub threads: Option<usize>,
+    /// Draw progress bars (fetches, ingest).
+    pub progress: bool,
+}
+
+/// An open corpus store.
+pub struct CorpusStore {
+    dir: PathBuf,
+    manifest: Manifest,
+    bm25: Bm25Index,
+    vectors: Option<Box<dyn VectorStore>>,
+    embedder: Option<Embedder>,
+    /// (first id, end id, doc index), sorted, for id → document lookups.
+    ranges: Vec<(u64, u64, usize)>,
+    packs: Mutex<HashMap<u64, File>>,
+    _lock: Option<File>,
+    options: StoreOptions,
+}
+
+const LOCK: &str = ".writer.lock";
+
+impl CorpusStore {
+    /// Opens a store for searching. Fails if there is no committed store.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
+        let manifest = Manifest::load(dir)?.ok_or_else(|| {
+            anyhow!(
+                "{} is not a corpus store (no {}); run `folio ingest` first",
+                dir.display(),
+                manifest::FILE
+            )
+        })?;
+        Self::open_parts(dir, manifest, None, options)
+    }
+
+    /// Opens (or creates) a store for ingesting: takes the writer lock and
+    /// removes whatever an interrupted writer left that the manifest does not
+    /// own. `dense: false` makes a new store BM25-only.
+    pub fn open_writer(
+        dir: &Path,
+        chunker: ChunkerConfig,
+        dense: bool,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let lock = File::create(dir.join(LOCK))?;
+        lock.try_lock().map_err(|_| {
+            anyhow!(
+                "another folio is ingesting into {} (lock held)",
+                dir.display()
+            )
+        })?;
+        let manifest = match Manifest::load(dir)? {
+            Some(m) => {
+                if m.chunker != chunker {
+                    bail!(
+                        "{} was chunked with {:?}; ingest with the same settings or into a new store",
+                        dir.display(),
+                        m.chunker
+                    );
+                }
+                m
+            }
+            None => {
+                // Never committed: anything here is a killed first ingest's.
+                for sub in ["tantivy", "qdrant", "packs"] {
+                    let p = dir.join(sub);
+                    if p.exists() {
+                        std::fs::remove_dir_all(&p)
+                            .with_context(|| format!("removing {}", p.display()))?;
+                    }
+                }
+                Manifest::empty(dense.then(|| MODEL_ID.to_string()), chunker)
+            }
+        };
+        let mut store = Self::open_parts(dir, manifest, Some(lock), options)?;
+        store.reconcile()?;
+        Ok(store)
+    }
+
+    fn open_parts(
+        dir: &Path,
+        manifest: Manifest,
+        lock: Option<File>,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        let bm25 = Bm25Index::open_or_create(&dir.join("tantivy"))?;
+        let (vectors, embedder) = match manifest.embed_model.as_deref() {
+            None => (None, None),
+            Some(MODEL_ID) => {
+                let v: Box<dyn VectorStore> = match &options.qdrant_url {
+                    Some(url) => bail!(
+                        "--qdrant-url {url}: the Qdrant server backend (collection {}) is not \
+                         built yet; the in-process engine is the only vector store so far",
+                        collection_name(dir)
+                    ),
+                    None => Box::new(EdgeStore::open_or_create(&dir.join("qdrant"), DIMS)?),
+                };
+                let e = Embedder::load(options.threads, options.progress)?;
+                (Some(v), Some(e))
+            }
+            Some(other) => bail!(
+                "{} holds embeddings of {other}; this folio embeds with {MODEL_ID}",
+                dir.display()
+            ),
+        };
+        std::fs::create_dir_all(dir.join("packs"))?;
+        let mut store = Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            bm25,
+            vectors,
+            embedder,
+            ranges: Vec::new(),
+            packs: Mutex::new(HashMap::new()),
+            _lock: lock,
+            options,
+        };
+        store.reindex();
+        Ok(store)
+    }
+
+    fn reindex(&mut self) {
+        self.ranges = self
+            .manifest
+            .docs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.n_chunks > 0)
+            .map(|(i, d)| (d.first_id, d.first_id + d.n_chunks, i))
+            .collect();
+        self.ranges.sort_unstable();
+    }
+
+    /// Deletes index entries the manifest does not own (ids at or above
+    /// `next_id`, garbage ranges) and pack files no entry points at.
+    fn reconcile(&mut self) -> Result<()> {
+        let next = self.manifest.next_id;
+        let garbage = self.manifest.garbage.clone();
+        self.bm25.delete_range(next, None)?;
+        for &(a, b) in &garbage {
+            self.bm25.delete_range(a, Some(b))?;
+        }
+        self.bm25.commit()?;
+        if let Some(v) = &self.vectors {
+            v.delete_range(next, None)?;
+            for &(a, b) in &garbage {
+                v.delete_range(a, Some(b))?;
+            }
+            v.commit()?;
+        }
+        if !garbage.is_empty() {
+            self.manifest.garbage.clear();
+            self.manifest.save(&self.dir)?;
+        }
+        let live: std::collections::HashSet<u64> =
+            self.manifest.docs.iter().map(|d| d.pack).collect();
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("packs")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let n = name
+                    .strip_suffix(".jsonl")
+                    .and_then(|s| s.parse::<u64>().ok());
+                if n.is_none_or(|n| !live.contains(&n)) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The manifest as committed.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Whether the store has dense vectors (else it is BM25-only).
+    pub fn has_dense(&self) -> bool {
+        self.vectors.is_some()
+    }
+
+    /// Number of live chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.manifest.docs.iter().map(|d| d.n_chunks).sum()
+    }
+
+    /// Chunks in the BM25 index and vectors in the vector store, live or not
+    /// (equal to [`chunk_count`](Self::chunk_count) after a clean ingest).
+    pub fn index_counts(&self) -> Result<(u64, Option<usize>)> {
+        let v = match &self.vectors {
+            Some(v) => Some(v.len()?),
+            None => None,
+        };
+        Ok((self.bm25.len(), v))
+    }
+
+    /// The document owning chunk `id`, if the manifest has it.
+    pub fn doc_of(&self, id: u64) -> Option<usize> {
+        let i = self.ranges.partition_point(|r| r.0 <= id).checked_sub(1)?;
+        let (a, b, doc) = self.ranges[i];
+        (a <= id && id < b).then_some(doc)
+    }
+
+    /// Reads a document's stored record from its pack.
+    pub fn load_doc(&self, doc: usize) -> Result<StoredDoc> {
+        let e = &self.manifest.docs[doc];
+        let mut packs = self
+            .packs
+            .lock()
+            .map_err(|_| anyhow!("pack cache poisoned"))?;
+        let f = match packs.entry(e.pack) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let p = pack_path(&self.dir, e.pack);
+                v.insert(File::open(&p).with_context(|| format!("opening {}", p.display()))?)
+            }
+        };
+        f.seek(SeekFrom::Start(e.offset))?;
+        let mut buf = vec![0u8; e.len as usize];
+        f.read_exact(&mut buf)?;
+        serde_json::from_slice(&buf).with_context(|| format!("pack record of {}", e.path))
+    }
+
+    /// The embedder, loaded when the store has dense vectors.
+    pub fn embedder(&self) -> Option<&Embedder> {
+        self.embedder.as_ref()
+    }
+
+    /// Loads a chunker with the store's settings and the MiniLM tokenizer.
+    pub fn chunker(&self) -> Result<Chunker> {
+        let tok = crate::models::path(&crate::models::MINILM_TOKENIZER, self.options.progress)?;
+        Chunker::from_file(&tok, self.manifest.chunker)
+    }
+}
+
+fn pack_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join("packs").join(format!("{n}.jsonl"))
+}
+
+/// The remote collection of a store: one per store folder name.
+fn collection_name(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "corpus".into());
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("folio_{clean}")
+}

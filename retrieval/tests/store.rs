@@ -1,0 +1,187 @@
+//! The corpus store end to end with the real tantivy index, the real
+//! fastembed model and the real in-process Qdrant engine on real text.
+
+mod common;
+
+use folio_retrieval::vector::{EdgeStore, VectorStore};
+use folio_retrieval::{ChunkerConfig, CorpusStore, IngestOptions, Mode, StoreOptions};
+use rand::{Rng, SeedableRng};
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        threads: Some(2),
+        ..Default::default()
+    }
+}
+
+fn small_chunks() -> ChunkerConfig {
+    ChunkerConfig {
+        max_tokens: 96,
+        overlap_tokens: 16,
+    }
+}
+
+#[test]
+fn ingest_search_and_incremental_updates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let files = common::jargon_files(&docs, 4, 6000);
+    std::fs::write(
+        docs.join("tides.md"),
+        "# Tides\n\nThe harbour of Saint-Malo has some of the largest tidal ranges in Europe, \
+         often above twelve metres.\n\n## Safety\n\nWalkers crossing to the Grand Bé island must \
+         return before the sea covers the causeway.\n",
+    )
+    .unwrap();
+    let store_dir = tmp.path().join("store");
+    let ingest_opts = IngestOptions {
+        commit_every: 50,
+        ..Default::default()
+    };
+
+    let mut store = CorpusStore::open_writer(&store_dir, small_chunks(), true, opts()).unwrap();
+    let r = store
+        .ingest(std::slice::from_ref(&docs), &ingest_opts)
+        .unwrap();
+    assert_eq!((r.files, r.added, r.skipped.len()), (5, 5, 0), "{r:?}");
+    assert!(r.chunks_added > 20);
+    assert_eq!(r.embedded, r.chunks_added);
+    let total = store.chunk_count();
+    assert_eq!(store.index_counts().unwrap(), (total, Some(total as usize)));
+
+    // Each retriever finds the Jargon File's "fork bunny" for a paraphrase.
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let rep = store
+            .search("what is another name for a fork bomb", mode, 3)
+            .unwrap();
+        assert!(
+            rep.hits.iter().any(|h| h.text.contains("fork bunny")),
+            "{mode:?}: {:#?}",
+            rep.hits.iter().map(|h| &h.text).collect::<Vec<_>>()
+        );
+    }
+    // Dense retrieval works without shared words; hybrid reports both lists.
+    let rep = store
+        .search("coastal water level differences", Mode::Dense, 2)
+        .unwrap();
+    assert!(rep.hits[0].path.ends_with("tides.md"), "{:?}", rep.hits[0]);
+    let rep = store.search("Grand Bé causeway", Mode::Hybrid, 3).unwrap();
+    let top = &rep.hits[0];
+    assert!(top.bm25.is_some() && top.dense.is_some(), "{top:?}");
+    assert_eq!(top.heading_path, ["Tides", "Safety"]);
+    let src = std::fs::read(docs.join("tides.md")).unwrap();
+    let s = top.source_span.unwrap();
+    assert_eq!(&src[s.start..s.end], top.text.as_bytes());
+
+    // Order-preserving assembly: document order, overlapping chunks merged.
+    let rep = store.search("fork", Mode::Bm25, 6).unwrap();
+    let passages = store.assemble(&rep.hits).unwrap();
+    for w in passages.windows(2) {
+        assert!(
+            w[0].path < w[1].path || (w[0].path == w[1].path && w[0].span.end < w[1].span.start)
+        );
+    }
+    let merged: usize = passages.iter().map(|p| p.chunk_ids.len()).sum();
+    assert_eq!(merged, rep.hits.len());
+    drop(store);
+
+    // Re-ingest: nothing changes. Then edit one file and delete another.
+    let mut store = CorpusStore::open_writer(&store_dir, small_chunks(), true, opts()).unwrap();
+    let r = store
+        .ingest(std::slice::from_ref(&docs), &ingest_opts)
+        .unwrap();
+    assert_eq!(
+        (r.unchanged, r.added, r.updated, r.chunks_added),
+        (5, 0, 0, 0)
+    );
+    std::fs::write(
+        &files[0],
+        "Zymurgy is the chemistry of fermentation in brewing.\n",
+    )
+    .unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let r = store
+        .ingest(std::slice::from_ref(&docs), &ingest_opts)
+        .unwrap();
+    assert_eq!((r.unchanged, r.updated, r.removed), (3, 1, 1), "{r:?}");
+    let total = store.chunk_count();
+    assert_eq!(store.index_counts().unwrap(), (total, Some(total as usize)));
+    let rep = store.search("zymurgy brewing", Mode::Hybrid, 1).unwrap();
+    assert!(rep.hits[0].text.starts_with("Zymurgy"));
+    drop(store);
+
+    // A reader sees the same. The in-process engine admits one process at a
+    // time: a second writer or a reader during a write is refused, clearly.
+    let reader = CorpusStore::open(&store_dir, opts()).unwrap();
+    assert_eq!(reader.chunk_count(), total);
+    drop(reader);
+    let writer = CorpusStore::open_writer(&store_dir, small_chunks(), true, opts()).unwrap();
+    let again = CorpusStore::open_writer(&store_dir, small_chunks(), true, opts());
+    let msg = again.err().unwrap().to_string();
+    assert!(msg.contains("another folio"), "{msg}");
+    let msg = CorpusStore::open(&store_dir, opts())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("another folio process"), "{msg}");
+    drop(writer);
+}
+
+#[test]
+fn bm25_only_store_and_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    common::jargon_files(&docs, 2, 3000);
+    std::fs::write(docs.join("bad.txt"), b"\xff\xfe\x00binary").unwrap();
+    let dir = tmp.path().join("store");
+    let mut store = CorpusStore::open_writer(&dir, small_chunks(), false, opts()).unwrap();
+    let r = store.ingest(&[docs], &IngestOptions::default()).unwrap();
+    assert_eq!((r.added, r.skipped.len(), r.embedded), (2, 1, 0));
+    assert!(r.skipped[0].reason.contains("binary"), "{:?}", r.skipped);
+    assert!(!store.has_dense());
+    assert!(!store.search("fork", Mode::Bm25, 3).unwrap().hits.is_empty());
+    assert!(store.search("fork", Mode::Hybrid, 3).is_err());
+    drop(store);
+    let other = ChunkerConfig {
+        max_tokens: 50,
+        overlap_tokens: 5,
+    };
+    assert!(CorpusStore::open_writer(&dir, other, false, opts()).is_err());
+}
+
+#[test]
+fn edge_store_upserts_searches_deletes_and_persists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let dims = 32;
+    let points: Vec<(u64, Vec<f32>)> = (0..300u64)
+        .map(|id| {
+            (
+                id,
+                (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
+            )
+        })
+        .collect();
+    {
+        let store = EdgeStore::open_or_create(tmp.path(), dims).unwrap();
+        store.upsert(&points).unwrap();
+        store.commit().unwrap();
+        assert_eq!(store.len().unwrap(), 300);
+        let hits = store.search(&points[42].1, 3).unwrap();
+        assert_eq!(hits[0].0, 42);
+        assert!((hits[0].1 - 1.0).abs() < 1e-4, "{hits:?}");
+        store.delete_range(100, Some(200)).unwrap();
+        store.delete_range(250, None).unwrap();
+        store.optimize().unwrap();
+        assert_eq!(store.len().unwrap(), 150);
+        let hits = store.search(&points[150].1, 5).unwrap();
+        assert!(hits
+            .iter()
+            .all(|(id, _)| *id < 100 || (200..250).contains(id)));
+    }
+    let store = EdgeStore::open_or_create(tmp.path(), dims).unwrap();
+    assert_eq!(store.len().unwrap(), 150);
+    assert_eq!(store.search(&points[7].1, 1).unwrap()[0].0, 7);
+}
