@@ -66,7 +66,7 @@ fn bad_documents_get_a_clear_error() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("is not UTF-8 text"),
+        stderr(&out).contains("is a binary file (NUL byte at offset 6)"),
         "{}",
         stderr(&out)
     );
@@ -154,7 +154,7 @@ fn long_context_flags_are_checked_and_reported() {
     assert_eq!(record["kv_dtype"], "int8");
     assert_eq!(record["rope_scaling"]["kind"], "yarn");
     assert_eq!(record["beyond_trained_range"], false);
-    let attended = record["fraction_of_keys_attended"].as_f64().unwrap();
+    let attended = record["attended_fraction"].as_f64().unwrap();
     assert!(attended > 0.0 && attended < 1.0, "{record}");
 }
 
