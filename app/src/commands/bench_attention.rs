@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use folio_corpora::bundled;
-use folio_engine::llm::{AttentionShape, KeySummaries, KvView, Logits, Session, SparseConfig};
+use folio_engine::llm::{
+    AttentionMode, AttentionShape, KeySummaries, KvView, Logits, Session, SparseConfig,
+};
 use folio_engine::models::load_model;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -62,7 +64,7 @@ pub fn run(args: BenchAttentionArgs) -> Result<()> {
         attention: AttentionArg::Sparse,
         ..args.long_context.clone()
     })? {
-        folio_engine::llm::AttentionMode::Sparse(cfg) => cfg,
+        AttentionMode::Sparse(cfg) => cfg,
         _ => unreachable!("asked for sparse"),
     };
     if !args.json {
@@ -145,10 +147,11 @@ impl Inputs {
 
 fn time_layer(mode: AttentionArg, inputs: &Inputs, sparse: SparseConfig) -> Result<LayerRow> {
     let s = inputs.shape;
-    let attention = attention_mode(&crate::cli::LongContextArgs {
-        attention: mode,
-        ..default_long_context(sparse)
-    })?
+    let attention = match mode {
+        AttentionArg::Dense => AttentionMode::Dense,
+        AttentionArg::Flash => AttentionMode::Flash,
+        AttentionArg::Sparse => AttentionMode::Sparse(sparse),
+    }
     .build();
     let mut summaries = attention
         .key_summary_block()
@@ -181,20 +184,6 @@ fn time_layer(mode: AttentionArg, inputs: &Inputs, sparse: SparseConfig) -> Resu
         peak_extra_bytes,
         attended_fraction: stats.attended_fraction(),
     })
-}
-
-fn default_long_context(sparse: SparseConfig) -> crate::cli::LongContextArgs {
-    crate::cli::LongContextArgs {
-        attention: AttentionArg::Flash,
-        top_k: sparse.top_k,
-        sparse_block: sparse.block,
-        sinks: sparse.sinks,
-        window: sparse.window,
-        rope: crate::cli::RopeArg::Auto,
-        rope_factor: None,
-        kv: crate::cli::KvArg::F32,
-        prefill_chunk: 512,
-    }
 }
 
 fn prefill_rows(
