@@ -24,8 +24,13 @@ pub enum Command {
     },
     /// Answer a question about a bundled Jargon File excerpt with the default model.
     Demo(DemoArgs),
-    /// Answer a question about your own document (read in full).
+    /// Answer a question about documents: the router picks retrieval,
+    /// compression or a full read within the budget, then shows the trade-offs.
     Ask(AskArgs),
+    /// Read one document in full and answer (long-context flags by hand).
+    Read(ReadArgs),
+    /// Measure this machine's throughputs for the router's cost model.
+    Calibrate(CalibrateArgs),
     /// Measure inference speed.
     Bench {
         #[command(subcommand)]
@@ -167,15 +172,78 @@ pub struct DemoArgs {
     pub generation: GenerationArgs,
 }
 
+/// `folio read`: one document read whole, with the long-context flags.
 #[derive(Debug, Args)]
-pub struct AskArgs {
+pub struct ReadArgs {
     /// The question.
     pub question: String,
-    /// A UTF-8 text file to read.
+    /// The document (.txt, .md, .html, .pdf).
     #[arg(long, short)]
     pub file: PathBuf,
     #[command(flatten)]
     pub generation: GenerationArgs,
+}
+
+/// `folio ask`: the router's answer with its trade-off card.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    /// Files, folders, or a corpus store folder (from `folio ingest`);
+    /// default: the store at $FOLIO_HOME/corpus.
+    #[arg(long, short = 'c', num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
+    /// One file to ask about (same as --corpus FILE).
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// Most seconds for the whole answer (`30s`, `2m`, `none`).
+    #[arg(long, default_value = "60s")]
+    pub budget_latency: String,
+    /// Most memory (`4GiB`, `512MiB`, `none`; default: what is available now).
+    #[arg(long)]
+    pub budget_memory: Option<String>,
+    /// Most prompt tokens sent to the model (`none`: no limit).
+    #[arg(long, default_value = "none")]
+    pub budget_tokens: String,
+    /// Skip the router's choice: rag, compress or full.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Run retrieval, compression and a full read on the same question and
+    /// print them side by side.
+    #[arg(long)]
+    pub compare: bool,
+    /// Chunks a retrieval plan reads.
+    #[arg(long, default_value_t = 5)]
+    pub chunks: usize,
+    /// Keep a retrieval answer that found nothing instead of escalating to a
+    /// wider read (Self-Route).
+    #[arg(long)]
+    pub no_fallback: bool,
+    /// Model id (see `folio models list`).
+    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// The compressor's scoring model.
+    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
+    pub scorer: String,
+    /// Most answer tokens to generate.
+    #[arg(long, default_value_t = 96)]
+    pub max_tokens: usize,
+    /// Print one JSON record instead of the streamed answer and the card.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `folio calibrate`: measure and cache the device profile.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Skip the embedding-rate measurement (no embedding model fetch).
+    #[arg(long)]
+    pub no_embed: bool,
+    /// Print the cached profile without measuring (measures if none).
+    #[arg(long)]
+    pub show: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

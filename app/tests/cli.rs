@@ -28,7 +28,7 @@ fn demo_answers_with_the_default_model() {
 }
 
 #[test]
-fn ask_reads_a_users_file() {
+fn ask_routes_a_small_file_to_a_full_read_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.txt");
     std::fs::write(&path, "Meeting notes. The launch of the Aurora probe moved to 14 March 2031 because the heat shield failed a test.").unwrap();
@@ -49,6 +49,51 @@ fn ask_reads_a_users_file() {
         record["answer"].as_str().unwrap().contains("March"),
         "{record}"
     );
+    let t = &record["trade_offs"];
+    assert_eq!(t["strategy"]["strategy"], "full", "{t}");
+    assert_eq!(t["coverage"], 1.0);
+    assert!(t["evidence"][0]["verified"].as_bool().unwrap(), "{t}");
+    assert!(t["stages"].as_array().unwrap().len() >= 2, "{t}");
+    assert!(t["alternatives"].as_array().unwrap().len() >= 2, "{t}");
+}
+
+#[test]
+fn ask_names_the_cheapest_plan_when_no_budget_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "The launch of the Aurora probe moved to 14 March 2031.",
+    )
+    .unwrap();
+    let out = folio(&[
+        "ask",
+        "When is the Aurora launch?",
+        "--file",
+        path.to_str().unwrap(),
+        "--model",
+        "smollm2-135m",
+        "--budget-memory",
+        "100MiB",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("meets the budget. The cheapest is"), "{err}");
+    assert!(err.contains("budget 0.10 GiB"), "{err}");
+    let out = folio(&[
+        "ask",
+        "When?",
+        "--file",
+        path.to_str().unwrap(),
+        "--budget-latency",
+        "soon",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not a duration"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -57,7 +102,7 @@ fn bad_documents_get_a_clear_error() {
     let binary = dir.path().join("image.txt");
     std::fs::write(&binary, [0x89u8, b'P', b'N', b'G', 0xff, 0xfe, 0x00]).unwrap();
     let out = folio(&[
-        "ask",
+        "read",
         "What is this?",
         "--file",
         binary.to_str().unwrap(),
@@ -71,8 +116,17 @@ fn bad_documents_get_a_clear_error() {
         stderr(&out)
     );
 
+    // `ask` names the file it could not read when nothing else is left.
+    let out = folio(&["ask", "What is this?", "--file", binary.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is a binary file"),
+        "{}",
+        stderr(&out)
+    );
+
     let missing = dir.path().join("missing.txt");
-    let out = folio(&["ask", "What?", "--file", missing.to_str().unwrap()]);
+    let out = folio(&["read", "What?", "--file", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
 
@@ -80,7 +134,7 @@ fn bad_documents_get_a_clear_error() {
     let big = dir.path().join("big.txt");
     std::fs::write(&big, include_str!("../../corpora/data/jargon-4.4.7.txt")).unwrap();
     let out = folio(&[
-        "ask",
+        "read",
         "What is a hack?",
         "--file",
         big.to_str().unwrap(),

@@ -3,7 +3,10 @@
 //!
 //! The crate sits between the engine and the app so that the CLI can run
 //! evaluations without the engine knowing about them. So far: the passkey
-//! probe of long-context benchmarks; the suites land with the batch
-//! evaluation issue.
+//! probe of long-context benchmarks and the compression benchmark (SQuAD v2
+//! and HotpotQA accuracy under compression) with SQuAD-style metrics.
 
+pub mod compression;
+pub mod compression_report;
+pub mod metrics;
 pub mod passkey;

@@ -1,4 +1,4 @@
-//! `folio demo` and `folio ask`: read a document in full and answer.
+//! `folio demo` and `folio read`: read a document in full and answer.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use folio_engine::gpu::{choose_device, DeviceRequest, GpuModel};
 use folio_engine::llm::{GenerateOptions, Model, Sampling};
 use folio_engine::models::load_model;
 
-use crate::cli::{AskArgs, AttentionArg, DemoArgs, GenerationArgs, KvArg};
+use crate::cli::{AttentionArg, DemoArgs, GenerationArgs, KvArg, ReadArgs};
 use crate::long_context::session_options;
 use crate::output::{human_bytes, print_json};
 
@@ -20,7 +20,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     answer(&case.document, &question, &args.generation)
 }
 
-pub fn ask(args: AskArgs) -> Result<()> {
+pub fn read(args: ReadArgs) -> Result<()> {
     let document = Document::from_path(&args.file)?;
     answer(&document, &args.question, &args.generation)
 }

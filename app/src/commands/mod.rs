@@ -1,9 +1,12 @@
 //! One module per `folio` command.
 
 mod answer;
+mod ask;
 mod bench;
 mod bench_attention;
 mod bench_context;
+mod calibrate;
+mod card;
 mod ingest;
 mod models;
 mod search;
@@ -15,7 +18,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Models { action } => models::run(action),
         Command::Demo(args) => answer::demo(args),
-        Command::Ask(args) => answer::ask(args),
+        Command::Ask(args) => ask::run(args),
+        Command::Read(args) => answer::read(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Bench {
             what: BenchWhat::Llm(args),
         } => bench::llm(args),

@@ -10,12 +10,12 @@
 use folio_kernels::attention::KeySummaries;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::kv_int8::Int8Kv;
 
 /// Element type of cached keys and values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KvDtype {
     /// Exact: what the forward pass computed.

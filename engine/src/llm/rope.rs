@@ -29,7 +29,7 @@
 //!   mixes bases inside one cache).
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How rotary pairs are laid out inside a head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,7 +46,7 @@ pub const YARN_BETA_FAST: f32 = 32.0;
 pub const YARN_BETA_SLOW: f32 = 1.0;
 
 /// How positions are mapped to rotation angles (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RopeScaling {
     /// The trained frequencies.

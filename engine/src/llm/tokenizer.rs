@@ -31,6 +31,9 @@ const QWEN2_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'
 const TOKEN_TYPE_CONTROL: u32 = 3;
 const TOKEN_TYPE_USER_DEFINED: u32 = 4;
 
+/// The byte range in the encoded text of each token, in token order.
+pub type TokenOffsets = Vec<(usize, usize)>;
+
 /// The tokenizer of one model plus the ids of its special tokens.
 pub struct TextTokenizer {
     inner: Tokenizer,
@@ -141,6 +144,20 @@ impl TextTokenizer {
         let ids = enc.get_ids().to_vec();
         debug_assert!(ids.iter().all(|id| !self.special.contains(id)));
         Ok(ids)
+    }
+
+    /// Encodes like [`Self::encode_text`] and also returns each token's byte
+    /// range in `text`, so callers that score tokens (prompt compression) can
+    /// map scores back to the words of the source. Ranges of byte-level
+    /// tokens inside one multi-byte character cover the whole character.
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, TokenOffsets)> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenize: {e}"))?;
+        let ids = enc.get_ids().to_vec();
+        debug_assert!(ids.iter().all(|id| !self.special.contains(id)));
+        Ok((ids, enc.get_offsets().to_vec()))
     }
 
     /// Decodes ids to text, dropping special tokens.

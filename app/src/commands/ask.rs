@@ -1,0 +1,284 @@
+//! `folio ask`: route the question, stream the answer, print the trade-off
+//! card; `--compare` runs every strategy side by side.
+
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use folio_engine::ask::{ask, execute, plan, Answer, AskOptions, Corpus, Models};
+use folio_engine::llm::GenerateOptions;
+use folio_engine::models::load_model;
+use folio_engine::router::{Budget, StrategyKind};
+
+use super::calibrate::ensure_profile;
+use super::card::{self, clip};
+use crate::cli::AskArgs;
+use crate::output::print_json;
+
+/// Runs `folio ask`.
+pub fn run(args: AskArgs) -> Result<()> {
+    let options = AskOptions {
+        budget: budget(&args)?,
+        forced: args.strategy.as_deref().map(str::parse).transpose()?,
+        rag_k: args.chunks.max(1),
+        generate: GenerateOptions {
+            max_new_tokens: args.max_tokens,
+            ..Default::default()
+        },
+        self_route: !args.no_fallback,
+        progress: !args.json,
+    };
+    let mut paths = args.corpus.clone();
+    paths.extend(args.file.clone());
+    if paths.is_empty() {
+        paths.push(super::ingest::default_store());
+    }
+    let mut corpus = Corpus::open(&paths, !args.json)?;
+    for s in &corpus.skipped {
+        eprintln!("folio: {s}");
+    }
+    let profile = ensure_profile(!args.json)?;
+    let answerer = load_model(&args.model, !args.json)?;
+    let scorer = load_model(&args.scorer, !args.json)
+        .with_context(|| format!("loading the compressor's scorer {}", args.scorer))?;
+    let models = Models {
+        answerer: &answerer,
+        scorer: Some(&scorer),
+    };
+    if args.compare {
+        return compare(&mut corpus, models, &profile, &args, &options);
+    }
+    let mut stdout = std::io::stdout();
+    let json = args.json;
+    let mut stream = |piece: &str| {
+        if !json {
+            let _ = write!(stdout, "{piece}");
+            let _ = stdout.flush();
+        }
+    };
+    let answer = ask(
+        &mut corpus,
+        models,
+        &profile,
+        &args.question,
+        &options,
+        &mut stream,
+    )?;
+    if json {
+        return print_json(&answer);
+    }
+    println!();
+    card::print(&answer);
+    Ok(())
+}
+
+/// The budget from the flags; memory defaults to what is available now.
+fn budget(args: &AskArgs) -> Result<Budget> {
+    let memory = match &args.budget_memory {
+        Some(m) => parse_bytes(m)?,
+        None => Some(folio_engine::calibrate::memory()?.1).filter(|b| *b > 0),
+    };
+    Ok(Budget {
+        latency_s: parse_seconds(&args.budget_latency)?,
+        memory_bytes: memory,
+        context_tokens: match args.budget_tokens.as_str() {
+            "none" => None,
+            n => Some(n.parse().with_context(|| {
+                format!("--budget-tokens {n:?} is not a number of tokens (or `none`)")
+            })?),
+        },
+    })
+}
+
+/// `30s`, `1.5m`, `500ms`, `2h`, a bare number of seconds, or `none`.
+pub fn parse_seconds(s: &str) -> Result<Option<f64>> {
+    let s = s.trim();
+    if s == "none" {
+        return Ok(None);
+    }
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("{s:?} is not a duration (try 30s, 2m or none)"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => bail!("unknown unit in {s:?}: use ms, s, m or h"),
+    };
+    if value <= 0.0 {
+        bail!("a latency budget must be positive (got {s:?})");
+    }
+    Ok(Some(value * scale))
+}
+
+/// `4GiB`, `512MiB`, `2GB`, a bare number of bytes, or `none`.
+pub fn parse_bytes(s: &str) -> Result<Option<u64>> {
+    let s = s.trim();
+    if s == "none" {
+        return Ok(None);
+    }
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("{s:?} is not a size (try 4GiB, 512MiB or none)"))?;
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => bail!("unknown unit in {s:?}: use B, kB, MB, GB, KiB, MiB or GiB"),
+    };
+    Ok(Some((value * scale) as u64))
+}
+
+/// Runs each strategy on the same question and prints them side by side.
+fn compare(
+    corpus: &mut Corpus,
+    models: Models,
+    profile: &folio_engine::router::DeviceProfile,
+    args: &AskArgs,
+    options: &AskOptions,
+) -> Result<()> {
+    let mut results: Vec<(StrategyKind, Result<Answer>)> = Vec::new();
+    for kind in [
+        StrategyKind::Rag,
+        StrategyKind::Compress,
+        StrategyKind::Full,
+    ] {
+        let forced = AskOptions {
+            forced: Some(kind),
+            self_route: false,
+            ..options.clone()
+        };
+        if !args.json {
+            eprintln!("── {} ──", kind.name());
+        }
+        let mut sink = |piece: &str| {
+            if !args.json {
+                eprint!("{piece}");
+            }
+        };
+        let result =
+            plan(corpus, models, profile, &args.question, &forced).and_then(|(stats, decision)| {
+                execute(
+                    corpus,
+                    models,
+                    profile,
+                    &stats,
+                    &decision,
+                    &args.question,
+                    &forced,
+                    &mut sink,
+                )
+            });
+        if !args.json {
+            eprintln!();
+        }
+        results.push((kind, result));
+    }
+    if args.json {
+        let records: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(kind, r)| match r {
+                Ok(a) => serde_json::json!({"strategy": kind.name(), "answer": a}),
+                Err(e) => serde_json::json!({"strategy": kind.name(), "error": format!("{e:#}")}),
+            })
+            .collect();
+        return print_json(&records);
+    }
+    print_table(&results);
+    Ok(())
+}
+
+/// How one row of the comparison reads an answer.
+type Column = Box<dyn Fn(&Answer) -> String>;
+
+fn print_table(results: &[(StrategyKind, Result<Answer>)]) {
+    let w = 30;
+    let cell = |r: &Result<Answer>, f: &dyn Fn(&Answer) -> String| match r {
+        Ok(a) => clip(&f(a), w),
+        Err(_) => "—".into(),
+    };
+    let rows: Vec<(&str, Column)> = vec![
+        ("answer", Box::new(|a| a.answer.clone())),
+        (
+            "tokens sent",
+            Box::new(|a| a.trade_offs.tokens_sent.to_string()),
+        ),
+        (
+            "text read",
+            Box::new(|a| format!("{:.1}%", a.trade_offs.coverage * 100.0)),
+        ),
+        (
+            "attention",
+            Box::new(|a| {
+                format!(
+                    "{} ({:.0}% keys)",
+                    a.trade_offs.read.attention,
+                    a.trade_offs.read.attended_fraction * 100.0
+                )
+            }),
+        ),
+        (
+            "beyond trained",
+            Box::new(|a| {
+                if a.trade_offs.beyond_trained_range {
+                    "YES".into()
+                } else {
+                    "no".into()
+                }
+            }),
+        ),
+        (
+            "KV cache",
+            Box::new(|a| crate::output::human_bytes(a.trade_offs.read.kv_cache_bytes as u64)),
+        ),
+        (
+            "seconds pred/meas",
+            Box::new(|a| {
+                format!(
+                    "{:.1} / {:.1}",
+                    a.trade_offs.predicted_seconds, a.trade_offs.measured_seconds
+                )
+            }),
+        ),
+        (
+            "evidence",
+            Box::new(|a| {
+                a.trade_offs.evidence.first().map_or(
+                    if a.trade_offs.not_found {
+                        "(says not found)".into()
+                    } else {
+                        "none".into()
+                    },
+                    |e| e.text.clone(),
+                )
+            }),
+        ),
+    ];
+    let mut header = format!("{:<18}", "");
+    for (kind, _) in results {
+        header += &format!(" │ {:<w$}", kind.name());
+    }
+    println!("{header}");
+    for (name, f) in &rows {
+        let mut line = format!("{name:<18}");
+        for (_, r) in results {
+            line += &format!(" │ {:<w$}", cell(r, f.as_ref()));
+        }
+        println!("{line}");
+    }
+    for (kind, r) in results {
+        if let Err(e) = r {
+            println!("{}: not run: {}", kind.name(), clip(&format!("{e:#}"), 400));
+        }
+    }
+}

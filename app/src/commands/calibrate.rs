@@ -1,0 +1,109 @@
+//! `folio calibrate`: measures the device profile the router's cost model
+//! predicts from, and caches it in $FOLIO_HOME/profile.json.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use folio_engine::calibrate::{cached_profile, measure, profile_path, save};
+use folio_engine::router::DeviceProfile;
+use folio_retrieval::embed::Embedder;
+
+use crate::cli::CalibrateArgs;
+use crate::output::{human_bytes, print_json};
+
+/// Runs `folio calibrate`.
+pub fn run(args: CalibrateArgs) -> Result<()> {
+    let profile = match (args.show, cached_profile()?) {
+        (true, Some(p)) => p,
+        _ => calibrate(!args.no_embed, !args.json)?,
+    };
+    if args.json {
+        return print_json(&profile);
+    }
+    print_profile(&profile);
+    Ok(())
+}
+
+/// The cached profile, or a fresh measurement (announced on stderr) when
+/// there is none for this thread count.
+pub fn ensure_profile(verbose: bool) -> Result<DeviceProfile> {
+    match cached_profile()? {
+        Some(p) => Ok(p),
+        None => {
+            if verbose {
+                eprintln!("folio: measuring this machine once for the router (`folio calibrate` re-runs it)");
+            }
+            calibrate(true, verbose)
+        }
+    }
+}
+
+fn calibrate(embed: bool, verbose: bool) -> Result<DeviceProfile> {
+    let start = Instant::now();
+    let mut log = |step: &str| {
+        if verbose {
+            eprintln!("  measuring {step} …");
+        }
+    };
+    let embed_rate = if embed {
+        log("embedding rate (MiniLM, 64 chunks)");
+        Some(embed_rate(verbose)?)
+    } else {
+        None
+    };
+    let profile = measure(embed_rate, &mut log)?;
+    let path = save(&profile)?;
+    if verbose {
+        eprintln!(
+            "  done in {:.1} s; saved {}",
+            start.elapsed().as_secs_f64(),
+            path.display()
+        );
+    }
+    Ok(profile)
+}
+
+/// Chunks per second the embedding model encodes (ingest's bottleneck).
+fn embed_rate(progress: bool) -> Result<f64> {
+    let embedder = Embedder::load(None, progress)?;
+    let chunk = "The quick brown fox jumps over the lazy dog near the river bank. ".repeat(12);
+    let texts = vec![chunk; 64];
+    embedder.embed(&texts[..8])?;
+    let t = Instant::now();
+    embedder.embed(&texts)?;
+    Ok(texts.len() as f64 / t.elapsed().as_secs_f64())
+}
+
+fn print_profile(p: &DeviceProfile) {
+    println!("device profile ({})", profile_path().display());
+    println!("  cpu                 {} ({} threads)", p.cpu, p.threads);
+    println!(
+        "  matrix products     {:.1} GFLOP/s (f32, prefill)",
+        p.matmul_gflops
+    );
+    println!(
+        "  decoding weights    {:.1} GB/s (Q8_0 matrix-vector)",
+        p.decode_gbps
+    );
+    println!(
+        "  flash attention     {:.1} GFLOP/s (prefill)",
+        p.flash_gflops
+    );
+    println!(
+        "  sparse attention    {:.1} GFLOP/s (attended pairs, indexer included)",
+        p.sparse_gflops
+    );
+    println!(
+        "  decode attention    {:.1} GFLOP/s",
+        p.decode_attention_gflops
+    );
+    match p.embed_chunks_per_s {
+        Some(r) => println!("  embedding           {r:.0} chunks/s"),
+        None => println!("  embedding           not measured"),
+    }
+    println!(
+        "  memory              {} total, {} available when measured",
+        human_bytes(p.memory_total_bytes),
+        human_bytes(p.memory_available_bytes)
+    );
+}

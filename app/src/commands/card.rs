@@ -1,0 +1,182 @@
+//! The trade-off card printed under an answer: how it was read, what that
+//! cost against the prediction, what was left out, and the evidence.
+
+use folio_engine::ask::context::file_name;
+use folio_engine::ask::{says_not_found, Answer, TradeOffs};
+use folio_engine::router::Strategy;
+
+use crate::output::human_bytes;
+
+/// Prints the card of `a` on stderr (stdout keeps only the answer).
+pub fn print(a: &Answer) {
+    for line in lines(a) {
+        eprintln!("{line}");
+    }
+}
+
+/// The card as lines, so other views can reuse it.
+pub fn lines(a: &Answer) -> Vec<String> {
+    let t = &a.trade_offs;
+    let mut out = vec![
+        String::new(),
+        "── how it was read ─────────────────────────────────────────".into(),
+        format!(
+            "strategy    {} ({} question)",
+            t.strategy.describe(),
+            match t.question_kind {
+                folio_engine::router::QuestionKind::Lookup => "look-up",
+                folio_engine::router::QuestionKind::Wide => "wide",
+            }
+        ),
+    ];
+    for (i, r) in t.reasons.iter().enumerate() {
+        let head = if i == 0 { "why" } else { "" };
+        out.push(format!("{head:<11} · {r}"));
+    }
+    if let Some(f) = &t.fallback {
+        out.push(format!(
+            "fallback    {} (first answer after {:.1} s: \"{}\")",
+            f.reason,
+            f.first_seconds,
+            clip(&f.first_answer, 80)
+        ));
+    }
+    out.push(read_line(t));
+    if t.not_found {
+        out.push(if says_not_found(&a.answer) {
+            "            NOT FOUND: the answer says the text read does not contain it".into()
+        } else {
+            format!(
+                "            NOT FOUND: the text read does not support this answer (only {:.0}% of its \
+                 words occur in it); treat it as not in the documents",
+                t.support * 100.0
+            )
+        });
+    }
+    for c in t.chunks.iter().take(8) {
+        let ranks = match (c.bm25_rank, c.dense_rank) {
+            (Some(b), Some(d)) => format!("bm25 #{b}, dense #{d}"),
+            (Some(b), None) => format!("bm25 #{b}"),
+            (None, Some(d)) => format!("dense #{d}"),
+            (None, None) => String::new(),
+        };
+        out.push(format!(
+            "  chunk #{:<2} {} bytes {}–{}  score {:.3} ({ranks})",
+            c.rank,
+            file_name(&c.path),
+            c.span.start,
+            c.span.end,
+            c.score
+        ));
+    }
+    if t.dropped_spans > 0 {
+        out.push(format!(
+            "dropped     {} spans, {} the model did not see (byte spans in --json)",
+            t.dropped_spans,
+            human_bytes(t.dropped_bytes as u64)
+        ));
+    }
+    out.push(format!(
+        "attention   {} on {}, {:.1}% of causal keys attended",
+        t.read.attention,
+        t.read.device,
+        t.read.attended_fraction * 100.0
+    ));
+    let rope = match t.read.rope_scaling.factor() {
+        f if f > 1.0 => format!("{} ×{f}", t.read.rope_scaling.name()),
+        _ => t.read.rope_scaling.name().to_string(),
+    };
+    out.push(if t.beyond_trained_range {
+        format!(
+            "RoPE        {rope}: WARNING, read beyond the {} positions the model was trained on; \
+             scaling stretches positions, it does not teach the model to use them",
+            t.trained_context
+        )
+    } else {
+        format!(
+            "RoPE        {rope} (within the trained {} positions)",
+            t.trained_context
+        )
+    });
+    out.push(format!(
+        "KV cache    {} ({})",
+        human_bytes(t.read.kv_cache_bytes as u64),
+        t.read.kv_dtype
+    ));
+    out.push("time        stage       predicted   measured".into());
+    for s in &t.stages {
+        out.push(format!(
+            "            {:<10} {:>8.2} s {:>8.2} s",
+            s.stage, s.predicted_s, s.measured_s
+        ));
+    }
+    let err = (t.measured_seconds - t.predicted_seconds) / t.predicted_seconds.max(1e-9) * 100.0;
+    out.push(format!(
+        "            {:<10} {:>8.2} s {:>8.2} s  ({err:+.0}% against the prediction)",
+        "total", t.predicted_seconds, t.measured_seconds
+    ));
+    out.push(format!(
+        "memory      predicted peak {}, measured peak {} (whole process)",
+        human_bytes(t.predicted_peak_memory_bytes),
+        human_bytes(t.measured_peak_memory_bytes)
+    ));
+    if t.evidence.is_empty() && !t.not_found {
+        out.push("evidence    no sentence of what was read shares the answer's words".into());
+    }
+    for e in &t.evidence {
+        out.push(format!(
+            "evidence    \"{}\"\n            {} bytes {}–{} {}",
+            clip(&e.text, 160),
+            file_name(&e.path),
+            e.span.start,
+            e.span.end,
+            if e.verified {
+                "(verified in the source)"
+            } else {
+                "(NOT found at these offsets)"
+            }
+        ));
+    }
+    out.push(budget_line(t));
+    out
+}
+
+fn read_line(t: &TradeOffs) -> String {
+    let mut s = format!(
+        "read        {} tokens sent for a {}{}-token corpus; {:.1}% of its text read",
+        t.tokens_sent,
+        if t.corpus_tokens_estimated { "~" } else { "" },
+        t.corpus_tokens,
+        t.coverage * 100.0
+    );
+    if t.unread_documents > 0 {
+        s += &format!(
+            "; {} of {} documents not read at all",
+            t.unread_documents, t.corpus_documents
+        );
+    }
+    if let Strategy::Full { .. } = t.strategy {
+        s += " (everything)";
+    }
+    s
+}
+
+fn budget_line(t: &TradeOffs) -> String {
+    let b = &t.budget;
+    format!(
+        "budget      latency {} · memory {} · tokens {}",
+        b.latency_s.map_or("none".into(), |s| format!("{s:.0} s")),
+        b.memory_bytes.map_or("none".into(), human_bytes),
+        b.context_tokens.map_or("none".into(), |n| n.to_string())
+    )
+}
+
+/// `s` cut to `max` characters with an ellipsis, on one line.
+pub fn clip(s: &str, max: usize) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        one_line.chars().take(max - 1).collect::<String>() + "…"
+    }
+}

@@ -1,0 +1,170 @@
+//! The cost model: from a model's shape and a measured [`DeviceProfile`],
+//! predict what a plan will take, stage by stage, before running it.
+//!
+//! Prefill is compute-bound: projections cost `2·params` FLOPs per token at
+//! the measured matrix-product rate, attention `4·head_dim` FLOPs per
+//! (query head, key) pair at the measured rate of the chosen kernel.
+//! Decoding is memory-bound: each token reads the quantized weights once at
+//! the measured matrix-vector bandwidth, plus attention over the cache.
+
+use serde::{Deserialize, Serialize};
+
+use super::records::{CorpusStats, ModelLimits, PlannedAttention, StageSeconds};
+use crate::llm::{KvDtype, SparseConfig};
+
+/// Throughputs of this machine, measured once by `folio calibrate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceProfile {
+    /// Layout version of the cached file.
+    pub version: u32,
+    /// Seconds since the Unix epoch when it was measured.
+    pub measured_at: u64,
+    pub cpu: String,
+    pub threads: usize,
+    /// f32 matrix products at prefill shapes (GFLOP/s).
+    pub matmul_gflops: f64,
+    /// Quantized matrix-vector products while decoding (GB/s of weights).
+    pub decode_gbps: f64,
+    /// Exact tiled attention during prefill (GFLOP/s over causal pairs).
+    pub flash_gflops: f64,
+    /// Sparse attention during prefill (GFLOP/s over attended pairs,
+    /// indexer included).
+    pub sparse_gflops: f64,
+    /// Attention of one decoding step over a long cache (GFLOP/s).
+    pub decode_attention_gflops: f64,
+    /// Retrieval chunks embedded per second (ingest); `None`: not measured.
+    pub embed_chunks_per_s: Option<f64>,
+    pub memory_total_bytes: u64,
+    pub memory_available_bytes: u64,
+}
+
+/// The profile's layout version.
+pub const PROFILE_VERSION: u32 = 1;
+
+/// Bytes of the process beyond the model: tokenizer, runtime, buffers.
+const BASE_BYTES: u64 = 150 << 20;
+/// Embedding model, tokenizer and index readers of a RAG answer.
+const RETRIEVAL_BYTES: u64 = 120 << 20;
+/// Extra peak of indexing a corpus first (ONNX runtime arenas, embedding
+/// batches, index writers): `folio ask` measured ~1.9 GB above the model
+/// while ingesting the Jargon File on the 2-core test machine.
+const INGEST_BYTES: u64 = 2 << 30;
+/// Seconds of a search: BM25, query embedding, fetching chunk texts.
+const SEARCH_SECONDS: f64 = 0.05;
+/// Tokens of instructions, chat template and question around the context.
+pub const PROMPT_OVERHEAD_TOKENS: usize = 96;
+/// Tokens an answer is expected to take (one short sentence) when
+/// predicting before it exists.
+pub const EXPECTED_ANSWER_TOKENS: usize = 24;
+/// Sentences the compressor scores with its model (the best lexical
+/// matches; `CompressOptions::max_lm_candidates`).
+pub const COMPRESS_LM_CANDIDATES: usize = 48;
+/// Scorer tokens of one candidate pass: a sentence and the question.
+const COMPRESS_PASS_TOKENS: usize = 64;
+/// The coarse stage keeps this × the target for the fine stage to thin.
+const COMPRESS_COARSE_SLACK: f64 = 1.35;
+
+/// Seconds to prefill `tokens` tokens onto an empty cache.
+pub fn prefill_seconds(
+    m: &ModelLimits,
+    p: &DeviceProfile,
+    tokens: usize,
+    attention: PlannedAttention,
+) -> f64 {
+    let n = tokens as f64;
+    let linear = (n * m.linear_flops_per_token() + m.head_flops()) / (p.matmul_gflops * 1e9);
+    let pair_flops = (m.n_heads * m.n_layers * 4 * m.head_dim) as f64;
+    let attn = match attention {
+        PlannedAttention::Flash => n * (n + 1.0) / 2.0 * pair_flops / (p.flash_gflops * 1e9),
+        PlannedAttention::Sparse => {
+            sparse_pairs(tokens, &SparseConfig::default()) * pair_flops / (p.sparse_gflops * 1e9)
+        }
+    };
+    linear + attn
+}
+
+/// (query, key) pairs sparse attention reads for a prompt of `tokens`: each
+/// row attends all earlier keys up to its keep size (top-k, sinks, window).
+pub fn sparse_pairs(tokens: usize, cfg: &SparseConfig) -> f64 {
+    let keep = (cfg.top_k.div_ceil(cfg.block) * cfg.block + cfg.sinks + cfg.window) as f64;
+    let n = tokens as f64;
+    if n <= keep {
+        return n * (n + 1.0) / 2.0;
+    }
+    keep * (keep + 1.0) / 2.0 + (n - keep) * keep
+}
+
+/// Seconds to decode `answer` tokens after a `context`-token prompt.
+pub fn decode_seconds(m: &ModelLimits, p: &DeviceProfile, context: usize, answer: usize) -> f64 {
+    let weights = m.decode_bytes as f64 / (p.decode_gbps * 1e9);
+    let mean_len = context as f64 + answer as f64 / 2.0;
+    let attn = (m.n_heads * m.n_layers * 4 * m.head_dim) as f64 * mean_len
+        / (p.decode_attention_gflops * 1e9);
+    answer.saturating_sub(1) as f64 * (weights + attn)
+}
+
+/// Peak bytes of answering with a `context`-token prompt.
+pub fn answer_memory(m: &ModelLimits, context: usize, kv: KvDtype, prefill_chunk: usize) -> u64 {
+    let chunk = prefill_chunk.min(context.max(1)) as u64;
+    let q = (m.n_heads * m.head_dim) as u64;
+    let kvd = (m.n_kv_heads * m.head_dim) as u64;
+    let h = m.hidden as u64;
+    // Per chunk row: residual, norm, qkv, q, attention output, new k/v,
+    // gate/up and activation, all f32; the output head's logits.
+    let activations =
+        chunk * 4 * (3 * h + 2 * (q + 2 * kvd) + 3 * m.ffn_hidden as u64) + m.vocab_size as u64 * 4;
+    // A compressed cache is expanded to f32 one layer at a time.
+    let scratch = match kv {
+        KvDtype::F32 => 0,
+        _ => 2 * kvd * context as u64 * 4,
+    };
+    BASE_BYTES + m.resident_bytes + m.kv_bytes(context, kv) + activations + scratch
+}
+
+/// Stage times of a retrieval answer reading `context` tokens.
+pub fn rag_seconds(
+    m: &ModelLimits,
+    p: &DeviceProfile,
+    corpus: &CorpusStats,
+    context: usize,
+) -> StageSeconds {
+    let ingest = if corpus.indexed {
+        0.0
+    } else {
+        // Reading and BM25 indexing are cheap beside embedding.
+        let rate = p.embed_chunks_per_s.unwrap_or(50.0);
+        corpus.chunks as f64 / rate + corpus.bytes as f64 / 50e6
+    };
+    StageSeconds {
+        ingest,
+        retrieve: SEARCH_SECONDS,
+        prefill: prefill_seconds(m, p, context, PlannedAttention::Flash),
+        decode: decode_seconds(m, p, context, EXPECTED_ANSWER_TOKENS),
+        ..Default::default()
+    }
+}
+
+/// Peak bytes of a retrieval answer (`ingest`: the index is built first).
+pub fn rag_memory(m: &ModelLimits, context: usize, ingest: bool) -> u64 {
+    let indexing = if ingest { INGEST_BYTES } else { 0 };
+    answer_memory(m, context, KvDtype::F32, 512) + RETRIEVAL_BYTES + indexing
+}
+
+/// Seconds the compressor's scorer spends on `source` tokens compressed to
+/// `target`: tokenizing the source, one short pass per candidate sentence
+/// (question-conditioned score), then the surprisal pass over what the
+/// coarse stage kept, in 1024-token windows.
+pub fn compress_seconds(
+    scorer: &ModelLimits,
+    p: &DeviceProfile,
+    source: usize,
+    target: usize,
+) -> f64 {
+    let candidates = (source / 32).clamp(1, COMPRESS_LM_CANDIDATES) as f64 + 1.0;
+    let coarse =
+        candidates * prefill_seconds(scorer, p, COMPRESS_PASS_TOKENS, PlannedAttention::Flash);
+    let kept = ((target as f64 * COMPRESS_COARSE_SLACK) as usize).min(source);
+    let windows = kept.div_ceil(1024) as f64;
+    let fine = windows * prefill_seconds(scorer, p, kept.min(1024), PlannedAttention::Flash);
+    source as f64 / 1e6 + coarse + fine
+}

@@ -1,0 +1,368 @@
+//! The router: per question, choose retrieval, compression or a full read
+//! within the user's budget, and say why.
+//!
+//! [`route`] is a pure function of the question, the corpus statistics, the
+//! budget, the device profile and the model's limits: it predicts the cost
+//! of every candidate plan with the [`cost`] model, keeps those that fit the
+//! budget, and applies the rules below in order. Strategies execute the plan
+//! elsewhere (`crate::ask`); tests ask the router anything without a model.
+//!
+//! 1. The corpus fits the trained context and the budget: read it all
+//!    (flash; sparse only when flash breaks the latency budget).
+//! 2. A wide question (counting, listing, summarising, comparing):
+//!    compression, which keeps what the question needs from everywhere;
+//!    retrieval if compression does not fit.
+//! 3. A look-up question: retrieval; compression if retrieval does not fit.
+//! 4. Nothing else fits: a full read beyond the trained context with RoPE
+//!    scaling, flagged (scaling buys positions, not understanding).
+//! 5. Nothing fits at all: [`NoPlan`], naming the cheapest plan and what it
+//!    would need.
+
+pub mod cost;
+pub mod question;
+pub mod records;
+
+pub use cost::{DeviceProfile, PROFILE_VERSION};
+pub use question::classify;
+pub use records::{
+    Budget, Candidate, CorpusStats, Cost, Decision, ModelLimits, PlannedAttention, QuestionKind,
+    StageSeconds, Strategy, StrategyKind,
+};
+
+use crate::llm::{KvDtype, RopeScaling};
+use cost::PROMPT_OVERHEAD_TOKENS;
+
+/// Everything the router decides from.
+#[derive(Debug, Clone)]
+pub struct RouteInput<'a> {
+    pub question: &'a str,
+    pub corpus: &'a CorpusStats,
+    pub budget: &'a Budget,
+    pub profile: &'a DeviceProfile,
+    pub model: &'a ModelLimits,
+    /// The compressor's scoring model; `None`: compression is not offered.
+    pub scorer: Option<&'a ModelLimits>,
+    /// `--strategy`: only plans of this kind.
+    pub forced: Option<StrategyKind>,
+    /// Most answer tokens (room kept in the context).
+    pub max_answer_tokens: usize,
+    /// Chunks a retrieval plan reads.
+    pub rag_k: usize,
+}
+
+/// No plan fits the budget: the cheapest one and what it would need.
+#[derive(Debug, Clone)]
+pub struct NoPlan {
+    pub budget: Budget,
+    pub forced: Option<StrategyKind>,
+    /// The fastest plan considered, with what it breaks.
+    pub cheapest: Option<Candidate>,
+}
+
+impl std::fmt::Display for NoPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let which = match self.forced {
+            Some(kind) => format!("no {} plan", kind.name()),
+            None => "no plan".to_string(),
+        };
+        let Some(c) = &self.cheapest else {
+            return write!(f, "{which} can answer this question: nothing to read");
+        };
+        write!(
+            f,
+            "{which} meets the budget. The cheapest is {}: about {:.1} s, {}, {} tokens sent; \
+             it breaks the budget because it {}. Raise the budget (--budget-latency, \
+             --budget-memory, --budget-tokens) or ask about fewer documents.",
+            c.strategy.describe(),
+            c.cost.seconds.total(),
+            gib(c.cost.peak_memory_bytes),
+            c.cost.context_tokens,
+            c.violations.join(" and "),
+        )
+    }
+}
+
+impl std::error::Error for NoPlan {}
+
+/// Picks the plan for one question (see the module docs for the rules).
+pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
+    let (kind, marker) = classify(input.question);
+    let candidates = candidates(input);
+    let fits = |want: &dyn Fn(&Candidate) -> bool| {
+        candidates.iter().find(|c| c.fits() && want(c)).cloned()
+    };
+    let tokens = input.corpus.tokens;
+    let trained = input.model.trained_context;
+    let mut reasons = Vec::new();
+    let within =
+        |c: &Candidate| matches!(c.strategy, Strategy::Full { .. }) && !c.cost.beyond_trained_range;
+    let full_in_range = candidates.iter().find(|c| within(c));
+    let kind_reason = match (kind, marker) {
+        (QuestionKind::Wide, Some(m)) => {
+            format!("the question asks for a wide read (\"{m}\"): retrieval would see only pieces")
+        }
+        _ => "a look-up question: the answer should sit in one place".to_string(),
+    };
+
+    let chosen = if let Some(forced) = input.forced {
+        reasons.push(format!("--strategy {} was asked for", forced.name()));
+        fits(&|c| c.strategy.kind() == forced)
+    } else if let Some(c) = fits(&within) {
+        reasons.push(format!(
+            "the corpus ({tokens} tokens) fits the model's trained context ({trained}) and the \
+             budget, so it is read whole: nothing is dropped"
+        ));
+        if let Strategy::Full {
+            attention: PlannedAttention::Sparse,
+            ..
+        } = c.strategy
+        {
+            reasons.push(
+                "exact flash attention breaks the latency budget; sparse attention fits".into(),
+            );
+        }
+        Some(c)
+    } else {
+        reasons.push(match full_in_range {
+            Some(c) => format!(
+                "a full read breaks the budget: it {}",
+                c.violations.join(" and ")
+            ),
+            None => format!(
+                "the corpus ({tokens} tokens) is beyond the model's trained context ({trained})"
+            ),
+        });
+        reasons.push(kind_reason);
+        let order = match kind {
+            QuestionKind::Wide => [StrategyKind::Compress, StrategyKind::Rag],
+            QuestionKind::Lookup => [StrategyKind::Rag, StrategyKind::Compress],
+        };
+        let pick = order
+            .iter()
+            .find_map(|k| fits(&|c| c.strategy.kind() == *k));
+        match &pick {
+            Some(c) if c.strategy.kind() != order[0] => reasons.push(format!(
+                "{} does not fit the budget, so {} is used instead",
+                order[0].name(),
+                c.strategy.kind().name()
+            )),
+            None => reasons.push(
+                "neither retrieval nor compression fits: reading beyond the trained range with \
+                 RoPE scaling, which stretches positions without teaching the model to use them"
+                    .into(),
+            ),
+            _ => {}
+        }
+        pick.or_else(|| fits(&|c| matches!(c.strategy, Strategy::Full { .. })))
+    };
+    let Some(chosen) = chosen else {
+        let pool = candidates
+            .iter()
+            .filter(|c| input.forced.is_none_or(|k| c.strategy.kind() == k));
+        let cheapest = pool
+            .min_by(|a, b| a.cost.seconds.total().total_cmp(&b.cost.seconds.total()))
+            .cloned();
+        return Err(Box::new(NoPlan {
+            budget: *input.budget,
+            forced: input.forced,
+            cheapest,
+        }));
+    };
+    reasons.push(coverage_reason(&chosen, tokens));
+    Ok(Decision {
+        chosen,
+        question_kind: kind,
+        reasons,
+        candidates,
+    })
+}
+
+fn coverage_reason(c: &Candidate, tokens: usize) -> String {
+    let sent = c.cost.context_tokens;
+    match c.strategy {
+        Strategy::Full { .. } => format!("sends {sent} tokens for a {tokens}-token corpus"),
+        _ => format!(
+            "sends {sent} tokens for a {tokens}-token corpus ({:.1}% of it is read)",
+            c.cost.coverage * 100.0
+        ),
+    }
+}
+
+/// Every plan worth weighing, in order of preference within each kind.
+fn candidates(input: &RouteInput) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    if input.corpus.tokens == 0 {
+        return out;
+    }
+    full_candidates(input, &mut out);
+    rag_candidate(input, &mut out);
+    compress_candidates(input, &mut out);
+    out
+}
+
+fn full_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
+    let (m, p) = (input.model, input.profile);
+    let trained = m.trained_context;
+    let prompt = input.corpus.tokens + PROMPT_OVERHEAD_TOKENS;
+    let needed = prompt + input.max_answer_tokens;
+    let rope = if needed <= trained {
+        RopeScaling::None
+    } else {
+        RopeScaling::yarn(needed.div_ceil(trained) as f32, trained)
+    };
+    let sparse_helps = cost::sparse_pairs(prompt, &crate::llm::SparseConfig::default())
+        < 0.75 * (prompt as f64 * (prompt as f64 + 1.0) / 2.0);
+    for attention in [PlannedAttention::Flash, PlannedAttention::Sparse] {
+        if attention == PlannedAttention::Sparse && !sparse_helps {
+            continue;
+        }
+        for kv in [KvDtype::F32, KvDtype::Int8] {
+            let seconds = StageSeconds {
+                prefill: cost::prefill_seconds(m, p, prompt, attention),
+                decode: cost::decode_seconds(m, p, prompt, cost::EXPECTED_ANSWER_TOKENS),
+                ..Default::default()
+            };
+            let c = Cost {
+                seconds,
+                peak_memory_bytes: cost::answer_memory(m, needed, kv, 512),
+                context_tokens: prompt,
+                coverage: 1.0,
+                kv_bytes: m.kv_bytes(needed, kv),
+                beyond_trained_range: needed > trained,
+            };
+            out.push(candidate(
+                input,
+                Strategy::Full {
+                    attention,
+                    rope,
+                    kv,
+                },
+                c,
+            ));
+        }
+    }
+}
+
+fn rag_candidate(input: &RouteInput, out: &mut Vec<Candidate>) {
+    let corpus = input.corpus;
+    let chunk = corpus.chunk_tokens.max(1);
+    let mut k = input.rag_k.max(1);
+    if let Some(limit) = input.budget.context_tokens {
+        k = k.min((limit.saturating_sub(PROMPT_OVERHEAD_TOKENS) / chunk).max(1));
+    }
+    let read = (k * chunk).min(corpus.tokens);
+    let prompt = read + PROMPT_OVERHEAD_TOKENS;
+    let c = Cost {
+        seconds: cost::rag_seconds(input.model, input.profile, corpus, prompt),
+        peak_memory_bytes: cost::rag_memory(
+            input.model,
+            prompt + input.max_answer_tokens,
+            !corpus.indexed,
+        ),
+        context_tokens: prompt,
+        coverage: read as f64 / corpus.tokens as f64,
+        kv_bytes: input
+            .model
+            .kv_bytes(prompt + input.max_answer_tokens, KvDtype::F32),
+        beyond_trained_range: prompt + input.max_answer_tokens > input.model.trained_context,
+    };
+    out.push(candidate(input, Strategy::Rag { k }, c));
+}
+
+/// Compression targets, largest (most coverage) first.
+fn compress_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
+    let Some(scorer) = input.scorer else { return };
+    let (m, p) = (input.model, input.profile);
+    let tokens = input.corpus.tokens;
+    let room = m
+        .trained_context
+        .saturating_sub(PROMPT_OVERHEAD_TOKENS + input.max_answer_tokens);
+    let cap = input
+        .budget
+        .context_tokens
+        .map_or(room, |b| room.min(b.saturating_sub(PROMPT_OVERHEAD_TOKENS)));
+    for target in [8192, 4096, 2048, 1024, 512] {
+        let target = target.min(cap);
+        // Compressing to more than half the source is barely compressing.
+        if target < 256 || target * 2 > tokens {
+            continue;
+        }
+        if out.iter().any(|c| {
+            c.strategy
+                == Strategy::Compress {
+                    target_tokens: target,
+                }
+        }) {
+            continue;
+        }
+        let prompt = target + PROMPT_OVERHEAD_TOKENS;
+        let seconds = StageSeconds {
+            compress: cost::compress_seconds(scorer, p, tokens, target),
+            prefill: cost::prefill_seconds(m, p, prompt, PlannedAttention::Flash),
+            decode: cost::decode_seconds(m, p, prompt, cost::EXPECTED_ANSWER_TOKENS),
+            ..Default::default()
+        };
+        let memory = cost::answer_memory(m, prompt + input.max_answer_tokens, KvDtype::F32, 512)
+            + scorer.resident_bytes
+            + scorer.kv_bytes(1024, KvDtype::F32);
+        let c = Cost {
+            seconds,
+            peak_memory_bytes: memory,
+            context_tokens: prompt,
+            coverage: target as f64 / tokens as f64,
+            kv_bytes: m.kv_bytes(prompt + input.max_answer_tokens, KvDtype::F32),
+            beyond_trained_range: false,
+        };
+        out.push(candidate(
+            input,
+            Strategy::Compress {
+                target_tokens: target,
+            },
+            c,
+        ));
+    }
+}
+
+fn candidate(input: &RouteInput, strategy: Strategy, mut cost: Cost) -> Candidate {
+    // The scorer stays loaded whichever plan runs.
+    if !matches!(strategy, Strategy::Compress { .. }) {
+        cost.peak_memory_bytes += input.scorer.map_or(0, |s| s.resident_bytes);
+    }
+    let b = input.budget;
+    let mut violations = Vec::new();
+    if let Some(limit) = b.latency_s {
+        if cost.seconds.total() > limit {
+            violations.push(format!(
+                "takes about {:.1} s (budget {limit:.1} s)",
+                cost.seconds.total()
+            ));
+        }
+    }
+    if let Some(limit) = b.memory_bytes {
+        if cost.peak_memory_bytes > limit {
+            violations.push(format!(
+                "needs {} (budget {})",
+                gib(cost.peak_memory_bytes),
+                gib(limit)
+            ));
+        }
+    }
+    if let Some(limit) = b.context_tokens {
+        if cost.context_tokens > limit {
+            violations.push(format!(
+                "sends {} tokens (budget {limit})",
+                cost.context_tokens
+            ));
+        }
+    }
+    Candidate {
+        strategy,
+        cost,
+        violations,
+    }
+}
+
+/// Bytes as GiB with two decimals, for messages.
+pub fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+}

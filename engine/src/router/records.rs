@@ -1,0 +1,260 @@
+//! The records the router reads and writes. Everything here is plain data,
+//! serializable, so the CLI's `--json`, the TUI card and the evals print the
+//! same thing, and tests can build any situation by hand.
+
+use serde::{Deserialize, Serialize};
+
+use crate::llm::{KvDtype, Model, RopeScaling};
+
+/// What the user will spend on one answer. `None` leaves a dimension free.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Seconds from question to the end of the answer.
+    pub latency_s: Option<f64>,
+    /// Peak bytes of memory the answer may hold (weights included).
+    pub memory_bytes: Option<u64>,
+    /// Most tokens sent to the model (prompt), whatever the strategy.
+    pub context_tokens: Option<usize>,
+}
+
+/// The model facts the router needs, read from the GGUF and the loaded
+/// weights (no weights themselves, so tests can describe any model).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelLimits {
+    pub name: String,
+    /// Positions the model was trained on.
+    pub trained_context: usize,
+    pub n_layers: usize,
+    pub hidden: usize,
+    pub ffn_hidden: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab_size: usize,
+    /// Bytes the loaded weights hold (f32 copies and decode blocks).
+    pub resident_bytes: u64,
+    /// Bytes one decoding step reads (the quantized copies).
+    pub decode_bytes: u64,
+}
+
+impl ModelLimits {
+    /// The limits of a loaded model.
+    pub fn of(model: &Model) -> Self {
+        let c = &model.config;
+        Self {
+            name: c.name.clone(),
+            trained_context: c.trained_positions(),
+            n_layers: c.n_layers,
+            hidden: c.hidden,
+            ffn_hidden: c.ffn_hidden,
+            n_heads: c.n_heads,
+            n_kv_heads: c.n_kv_heads,
+            head_dim: c.head_dim,
+            vocab_size: c.vocab_size,
+            resident_bytes: model.weights.bytes() as u64,
+            decode_bytes: model.weights.decode_bytes().0 as u64,
+        }
+    }
+
+    /// Multiply-adds ×2 of the projections one token goes through (the
+    /// output head excluded: prefill runs it for the last row only).
+    pub fn linear_flops_per_token(&self) -> f64 {
+        let (h, d) = (self.hidden as f64, self.head_dim as f64);
+        let q = self.n_heads as f64 * d;
+        let kv = self.n_kv_heads as f64 * d;
+        let per_layer = h * (q + 2.0 * kv) + q * h + 3.0 * h * self.ffn_hidden as f64;
+        2.0 * per_layer * self.n_layers as f64
+    }
+
+    /// FLOPs of the output head for one row.
+    pub fn head_flops(&self) -> f64 {
+        2.0 * self.hidden as f64 * self.vocab_size as f64
+    }
+
+    /// KV cache bytes for `tokens` tokens in `dtype`.
+    pub fn kv_bytes(&self, tokens: usize, dtype: KvDtype) -> u64 {
+        let values = 2 * self.n_layers * self.n_kv_heads * self.head_dim * tokens;
+        (values as f64 * dtype.bytes_per_value(self.head_dim)) as u64
+    }
+}
+
+/// What is known about the corpus a question is asked of.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorpusStats {
+    pub documents: usize,
+    /// Bytes of loaded text.
+    pub bytes: u64,
+    /// The text in the answering model's tokens.
+    pub tokens: usize,
+    /// `tokens` was extrapolated from a sample rather than counted.
+    pub tokens_estimated: bool,
+    /// Retrieval chunks and their mean length in model tokens.
+    pub chunks: usize,
+    pub chunk_tokens: usize,
+    /// A retrieval index exists; else RAG must ingest first.
+    pub indexed: bool,
+    /// The index has dense vectors (hybrid search) besides BM25.
+    pub dense: bool,
+}
+
+/// What a question asks for, as far as the choice of reading goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionKind {
+    /// One fact somewhere in the text: retrieval finds it.
+    Lookup,
+    /// Counting, listing, summarising, comparing across the text: retrieval
+    /// would see only pieces.
+    Wide,
+}
+
+/// A strategy, as `--strategy` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyKind {
+    Rag,
+    Compress,
+    Full,
+}
+
+impl StrategyKind {
+    /// Name for flags and cards.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::Rag => "rag",
+            StrategyKind::Compress => "compress",
+            StrategyKind::Full => "full",
+        }
+    }
+}
+
+impl std::str::FromStr for StrategyKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "rag" => StrategyKind::Rag,
+            "compress" => StrategyKind::Compress,
+            "full" => StrategyKind::Full,
+            _ => anyhow::bail!("unknown strategy {s:?}: rag, compress or full"),
+        })
+    }
+}
+
+/// Attention of a full read, as the router plans it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedAttention {
+    Flash,
+    Sparse,
+}
+
+/// How the question will be answered: the strategy and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "strategy", rename_all = "snake_case")]
+pub enum Strategy {
+    /// Retrieve `k` chunks, assemble them in document order, read those.
+    Rag { k: usize },
+    /// Compress the corpus to `target_tokens` with the scorer model.
+    Compress { target_tokens: usize },
+    /// Read everything.
+    Full {
+        attention: PlannedAttention,
+        rope: RopeScaling,
+        kv: KvDtype,
+    },
+}
+
+impl Strategy {
+    /// The kind, for `--strategy` and grouping.
+    pub fn kind(&self) -> StrategyKind {
+        match self {
+            Strategy::Rag { .. } => StrategyKind::Rag,
+            Strategy::Compress { .. } => StrategyKind::Compress,
+            Strategy::Full { .. } => StrategyKind::Full,
+        }
+    }
+
+    /// One line for cards: `rag k=5`, `full flash f32 yarn×4`.
+    pub fn describe(&self) -> String {
+        match self {
+            Strategy::Rag { k } => format!("rag (top {k} chunks, document order)"),
+            Strategy::Compress { target_tokens } => {
+                format!("compress (to {target_tokens} tokens)")
+            }
+            Strategy::Full {
+                attention,
+                rope,
+                kv,
+            } => {
+                let att = match attention {
+                    PlannedAttention::Flash => "flash",
+                    PlannedAttention::Sparse => "sparse",
+                };
+                let rope = match rope {
+                    RopeScaling::None => String::new(),
+                    r => format!(", RoPE {} ×{}", r.name(), r.factor()),
+                };
+                format!("full context ({att} attention, {} KV{rope})", kv.name())
+            }
+        }
+    }
+}
+
+/// Predicted seconds per stage of a plan. Stages a plan lacks stay 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageSeconds {
+    /// Building the retrieval index (a corpus not yet ingested).
+    pub ingest: f64,
+    pub retrieve: f64,
+    pub compress: f64,
+    pub prefill: f64,
+    pub decode: f64,
+}
+
+impl StageSeconds {
+    /// Sum over stages.
+    pub fn total(&self) -> f64 {
+        self.ingest + self.retrieve + self.compress + self.prefill + self.decode
+    }
+}
+
+/// What a plan is predicted to cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    pub seconds: StageSeconds,
+    pub peak_memory_bytes: u64,
+    /// Prompt tokens sent to the answering model.
+    pub context_tokens: usize,
+    /// Fraction of the corpus' tokens the model reads (≤ 1).
+    pub coverage: f64,
+    pub kv_bytes: u64,
+    /// Positions past the trained context.
+    pub beyond_trained_range: bool,
+}
+
+/// A strategy with its predicted cost and whether the budget allows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    pub strategy: Strategy,
+    pub cost: Cost,
+    /// Budget dimensions it breaks, in words (empty: it fits).
+    pub violations: Vec<String>,
+}
+
+impl Candidate {
+    /// Fits every budget dimension.
+    pub fn fits(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// The router's answer: the chosen plan, the others it weighed, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Decision {
+    pub chosen: Candidate,
+    pub question_kind: QuestionKind,
+    /// Why this plan, in the order the rules applied.
+    pub reasons: Vec<String>,
+    /// Every plan considered, the chosen one included.
+    pub candidates: Vec<Candidate>,
+}

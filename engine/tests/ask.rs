@@ -1,0 +1,186 @@
+//! `folio ask` end to end in the engine: real models (Qwen2.5-0.5B answers,
+//! SmolLM2 scores for the compressor), real documents (the bundled Jargon
+//! File), a real index (tantivy + fastembed + qdrant-edge).
+
+use std::path::{Path, PathBuf};
+
+use folio_corpora::bundled::{jargon, jargon_entries};
+use folio_engine::ask::{ask, AskOptions, Corpus, Models};
+use folio_engine::calibrate::{cached_profile, measure};
+use folio_engine::llm::Model;
+use folio_engine::models::{load_model, DEFAULT_MODEL, TEST_MODEL};
+use folio_engine::router::{Budget, DeviceProfile, Strategy};
+
+fn profile() -> DeviceProfile {
+    match cached_profile().unwrap() {
+        Some(p) => p,
+        None => measure(None, &mut |_| {}).unwrap(),
+    }
+}
+
+fn models() -> (Model, Model) {
+    (
+        load_model(DEFAULT_MODEL, false).unwrap(),
+        load_model(TEST_MODEL, false).unwrap(),
+    )
+}
+
+/// Jargon File entries from "flush" to "fry" (~37 KB, ~9K tokens) in three
+/// files: over SmolLM2's context, inside Qwen's.
+fn jargon_corpus(dir: &Path) -> Vec<PathBuf> {
+    let text = jargon().text;
+    let cut = |a: &str, b: &str| {
+        let s = jargon_entries(a, b).unwrap();
+        text[s.start..s.end].to_string()
+    };
+    let files = [
+        ("f-flush.txt", cut("flush", "fork")),
+        ("f-fork.txt", cut("fork", "frog")),
+        ("f-frog.txt", cut("frog", "fry")),
+    ];
+    files
+        .iter()
+        .map(|(name, body)| {
+            let p = dir.join(name);
+            std::fs::write(&p, body).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn options(budget: Budget) -> AskOptions {
+    AskOptions {
+        budget,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_small_document_is_read_whole_with_verified_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "Meeting notes. The launch of the Aurora probe moved to 14 March 2031 because the heat \
+         shield failed a test. The team lead is Dana Ortiz.",
+    )
+    .unwrap();
+    let (answerer, scorer) = models();
+    let mut corpus = Corpus::open(&[path], false).unwrap();
+    let models = Models {
+        answerer: &answerer,
+        scorer: Some(&scorer),
+    };
+    let a = ask(
+        &mut corpus,
+        models,
+        &profile(),
+        "When is the Aurora launch?",
+        &options(Budget::default()),
+        &mut |_| {},
+    )
+    .unwrap();
+    let t = &a.trade_offs;
+    assert!(
+        matches!(t.strategy, Strategy::Full { .. }),
+        "{:?}",
+        t.strategy
+    );
+    assert!(a.answer.contains("March"), "{}", a.answer);
+    assert_eq!(t.coverage, 1.0);
+    assert!(!t.beyond_trained_range);
+    let e = t.evidence.first().expect("evidence");
+    assert!(e.verified && e.text.contains("14 March 2031"), "{e:?}");
+    assert!(t
+        .stages
+        .iter()
+        .any(|s| s.stage == "prefill" && s.measured_s > 0.0));
+}
+
+#[test]
+fn lookup_goes_through_retrieval_and_cites_its_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = jargon_corpus(dir.path());
+    let (answerer, scorer) = models();
+    let mut corpus = Corpus::open(&[dir.path().to_path_buf()], false).unwrap();
+    assert_eq!(corpus.docs.len(), files.len());
+    let models = Models {
+        answerer: &answerer,
+        scorer: Some(&scorer),
+    };
+    // A token budget under the corpus' size rules out the full read.
+    let budget = Budget {
+        context_tokens: Some(2048),
+        ..Default::default()
+    };
+    let a = ask(
+        &mut corpus,
+        models,
+        &profile(),
+        "What is a fork bomb also called?",
+        &options(budget),
+        &mut |_| {},
+    )
+    .unwrap();
+    let t = &a.trade_offs;
+    assert!(
+        matches!(t.strategy, Strategy::Rag { .. }),
+        "{:?}",
+        t.strategy
+    );
+    assert!(t.tokens_sent <= 2048, "{}", t.tokens_sent);
+    assert!(t.coverage < 0.5, "{}", t.coverage);
+    assert!(
+        a.answer.to_lowercase().contains("fork bunny"),
+        "{}",
+        a.answer
+    );
+    assert!(!t.chunks.is_empty());
+    let e = t.evidence.first().expect("evidence");
+    assert!(e.verified, "{e:?}");
+    assert!(e.path.ends_with("f-fork.txt"), "{e:?}");
+    // The evidence sits at its offsets in the file on disk.
+    let on_disk = std::fs::read_to_string(&e.path).unwrap();
+    assert_eq!(&on_disk[e.span.start..e.span.end], e.text);
+    assert!(t.stages.iter().any(|s| s.stage == "retrieve"));
+}
+
+#[test]
+fn retrieval_that_finds_nothing_escalates_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    jargon_corpus(dir.path());
+    let (answerer, scorer) = models();
+    let mut corpus = Corpus::open(&[dir.path().to_path_buf()], false).unwrap();
+    let models = Models {
+        answerer: &answerer,
+        scorer: Some(&scorer),
+    };
+    let budget = Budget {
+        context_tokens: Some(4096),
+        ..Default::default()
+    };
+    let a = ask(
+        &mut corpus,
+        models,
+        &profile(),
+        "What is the boiling point of ethanol according to the document?",
+        &options(budget),
+        &mut |_| {},
+    )
+    .unwrap();
+    let t = &a.trade_offs;
+    let f = t
+        .fallback
+        .as_ref()
+        .expect("a fallback after retrieval found nothing");
+    assert!(matches!(f.from, Strategy::Rag { .. }), "{f:?}");
+    assert!(matches!(f.to, Some(Strategy::Compress { .. })), "{f:?}");
+    assert!(matches!(t.strategy, Strategy::Compress { .. }));
+    assert!(
+        t.not_found,
+        "the answer should say it is not there: {}",
+        a.answer
+    );
+    assert!(t.evidence.is_empty());
+    assert!(t.dropped_spans > 0);
+}

@@ -1,0 +1,227 @@
+//! Table tests of the router: corpus sizes × budgets × question kinds →
+//! the strategy it must choose. Pure: no model is loaded.
+
+use folio_engine::router::{
+    route, Budget, CorpusStats, DeviceProfile, ModelLimits, PlannedAttention, Strategy,
+    StrategyKind,
+};
+
+/// A profile of the order this 2-core machine measures.
+fn profile() -> DeviceProfile {
+    DeviceProfile {
+        version: 1,
+        measured_at: 0,
+        cpu: "test".into(),
+        threads: 2,
+        matmul_gflops: 150.0,
+        decode_gbps: 8.0,
+        flash_gflops: 40.0,
+        sparse_gflops: 25.0,
+        decode_attention_gflops: 10.0,
+        embed_chunks_per_s: Some(60.0),
+        memory_total_bytes: 24 << 30,
+        memory_available_bytes: 20 << 30,
+    }
+}
+
+/// Qwen2.5-0.5B's shape.
+fn qwen() -> ModelLimits {
+    ModelLimits {
+        name: "qwen".into(),
+        trained_context: 32768,
+        n_layers: 24,
+        hidden: 896,
+        ffn_hidden: 4864,
+        n_heads: 14,
+        n_kv_heads: 2,
+        head_dim: 64,
+        vocab_size: 151936,
+        resident_bytes: 2_955_000_000,
+        decode_bytes: 700_000_000,
+    }
+}
+
+/// SmolLM2-135M's shape (the compressor's scorer).
+fn smol() -> ModelLimits {
+    ModelLimits {
+        name: "smol".into(),
+        trained_context: 8192,
+        n_layers: 30,
+        hidden: 576,
+        ffn_hidden: 1536,
+        n_heads: 9,
+        n_kv_heads: 3,
+        head_dim: 64,
+        vocab_size: 49152,
+        resident_bytes: 748_000_000,
+        decode_bytes: 150_000_000,
+    }
+}
+
+fn corpus(tokens: usize) -> CorpusStats {
+    CorpusStats {
+        documents: 1,
+        bytes: tokens as u64 * 4,
+        tokens,
+        tokens_estimated: false,
+        chunks: tokens / 200 + 1,
+        chunk_tokens: 200,
+        indexed: true,
+        dense: true,
+    }
+}
+
+const LOOKUP: &str = "Who founded Viaweb?";
+const WIDE: &str = "List all the companies the author started.";
+
+fn budget(latency: Option<f64>, memory_gib: Option<u64>, tokens: Option<usize>) -> Budget {
+    Budget {
+        latency_s: latency,
+        memory_bytes: memory_gib.map(|g| g << 30),
+        context_tokens: tokens,
+    }
+}
+
+fn decide(
+    question: &str,
+    tokens: usize,
+    b: Budget,
+    forced: Option<StrategyKind>,
+) -> Result<Strategy, String> {
+    let (c, p, m, s) = (corpus(tokens), profile(), qwen(), smol());
+    let input = folio_engine::router::RouteInput {
+        question,
+        corpus: &c,
+        budget: &b,
+        profile: &p,
+        model: &m,
+        scorer: Some(&s),
+        forced,
+        max_answer_tokens: 128,
+        rag_k: 5,
+    };
+    route(&input)
+        .map(|d| d.chosen.strategy)
+        .map_err(|e| e.to_string())
+}
+
+fn kind(r: &Result<Strategy, String>) -> &'static str {
+    match r {
+        Ok(Strategy::Rag { .. }) => "rag",
+        Ok(Strategy::Compress { .. }) => "compress",
+        Ok(Strategy::Full { rope, .. }) if rope.factor() > 1.0 => "full-beyond",
+        Ok(Strategy::Full {
+            attention: PlannedAttention::Sparse,
+            ..
+        }) => "full-sparse",
+        Ok(Strategy::Full { .. }) => "full",
+        Err(_) => "error",
+    }
+}
+
+#[test]
+fn strategy_table() {
+    let free = budget(None, None, None);
+    let rows: Vec<(&str, usize, Budget, &str)> = vec![
+        // Small documents are read whole, whatever the question.
+        (LOOKUP, 1_000, free, "full"),
+        (WIDE, 1_000, free, "full"),
+        (
+            LOOKUP,
+            1_000,
+            budget(Some(60.0), Some(8), Some(4096)),
+            "full",
+        ),
+        // Within the trained context but over the latency budget.
+        (LOOKUP, 20_000, budget(Some(30.0), None, None), "rag"),
+        (WIDE, 20_000, budget(Some(60.0), None, None), "compress"),
+        // A token budget smaller than the document.
+        (LOOKUP, 6_000, budget(None, None, Some(2048)), "rag"),
+        (WIDE, 6_000, budget(None, None, Some(2048)), "compress"),
+        // Beyond the trained context.
+        (LOOKUP, 200_000, budget(Some(120.0), None, None), "rag"),
+        (WIDE, 100_000, budget(Some(300.0), None, None), "compress"),
+        // A memory budget under the weights: nothing fits.
+        (LOOKUP, 1_000, budget(None, Some(1), None), "error"),
+    ];
+    let mut failures = Vec::new();
+    for (q, tokens, b, want) in rows {
+        let got = decide(q, tokens, b, None);
+        if kind(&got) != want {
+            failures.push(format!(
+                "{q:?} at {tokens} tokens, {b:?}: want {want}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sparse_when_flash_breaks_latency() {
+    // 30K tokens fits Qwen's trained 32K; flash attention is quadratic, the
+    // sparse plan is cheaper, so a budget between the two picks sparse.
+    let p = profile();
+    let m = qwen();
+    let n = 30_000 + folio_engine::router::cost::PROMPT_OVERHEAD_TOKENS;
+    let flash = folio_engine::router::cost::prefill_seconds(&m, &p, n, PlannedAttention::Flash);
+    let sparse = folio_engine::router::cost::prefill_seconds(&m, &p, n, PlannedAttention::Sparse);
+    assert!(
+        sparse < flash * 0.8,
+        "sparse {sparse:.1} s vs flash {flash:.1} s"
+    );
+    let limit = (flash + sparse) / 2.0 + 5.0;
+    let got = decide(
+        WIDE,
+        30_000,
+        budget(Some(limit), None, None),
+        Some(StrategyKind::Full),
+    );
+    assert_eq!(kind(&got), "full-sparse", "{got:?}");
+}
+
+#[test]
+fn forced_strategy_and_impossible_budget() {
+    let free = budget(None, None, None);
+    assert_eq!(
+        kind(&decide(LOOKUP, 1_000, free, Some(StrategyKind::Rag))),
+        "rag"
+    );
+    assert_eq!(
+        kind(&decide(LOOKUP, 100_000, free, Some(StrategyKind::Full))),
+        "full-beyond"
+    );
+    let err = decide(LOOKUP, 200_000, budget(Some(0.5), None, None), None).unwrap_err();
+    assert!(err.contains("cheapest is rag"), "{err}");
+    assert!(err.contains("--budget-latency"), "{err}");
+}
+
+#[test]
+fn costs_grow_with_context_and_rag_reads_a_fraction() {
+    let (c, p, m, s) = (corpus(20_000), profile(), qwen(), smol());
+    let b = budget(None, None, None);
+    let input = folio_engine::router::RouteInput {
+        question: LOOKUP,
+        corpus: &c,
+        budget: &b,
+        profile: &p,
+        model: &m,
+        scorer: Some(&s),
+        forced: None,
+        max_answer_tokens: 128,
+        rag_k: 5,
+    };
+    let d = route(&input).unwrap();
+    let by = |k: StrategyKind| {
+        d.candidates
+            .iter()
+            .find(|c| c.strategy.kind() == k)
+            .unwrap()
+            .cost
+    };
+    let (full, rag) = (by(StrategyKind::Full), by(StrategyKind::Rag));
+    assert!(full.seconds.total() > 5.0 * rag.seconds.total());
+    assert!(full.kv_bytes > 10 * rag.kv_bytes);
+    assert!((rag.coverage - 1000.0 / 20_000.0).abs() < 1e-9);
+    assert_eq!(full.coverage, 1.0);
+    assert!(!d.reasons.is_empty());
+}
