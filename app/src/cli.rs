@@ -31,6 +31,9 @@ pub enum Command {
     Read(ReadArgs),
     /// Measure this machine's throughputs for the router's cost model.
     Calibrate(CalibrateArgs),
+    /// Compress a document for a question (LongLLMLingua-style) and show
+    /// what was kept and dropped.
+    Compress(crate::commands::CompressArgs),
     /// Measure inference speed.
     Bench {
         #[command(subcommand)]
@@ -255,6 +258,12 @@ pub enum BenchWhat {
     Attention(BenchAttentionArgs),
     /// Perplexity and passkey retrieval vs context length per RoPE scaling.
     Context(BenchContextArgs),
+    /// Answer accuracy under prompt compression (SQuAD v2, HotpotQA) against
+    /// random-sentence and truncation baselines.
+    Compress(crate::commands::BenchCompressArgs),
+    /// The router's predicted latency against the measured one, per
+    /// strategy and stage.
+    Router(BenchRouterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +393,32 @@ pub struct SearchArgs {
     /// Use a Qdrant server (gRPC URL) instead of the in-process engine.
     #[arg(long)]
     pub qdrant_url: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `folio bench router`: predicted vs measured latency per strategy.
+#[derive(Debug, Args)]
+pub struct BenchRouterArgs {
+    /// Files or a store to ask about (default: three Jargon File excerpts,
+    /// about 9K tokens, written under $FOLIO_HOME/bench/jargon-f).
+    #[arg(long, num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
+    /// Questions to ask with every strategy.
+    #[arg(long = "question", default_values_t = vec![
+        "What is a fork bomb also called?".to_string(),
+        "What does the frog entry say about boiling?".to_string(),
+    ])]
+    pub questions: Vec<String>,
+    /// Model id of the answering model.
+    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Most answer tokens.
+    #[arg(long, default_value_t = 48)]
+    pub max_tokens: usize,
+    /// Append one JSON line per run to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }

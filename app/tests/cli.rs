@@ -120,7 +120,8 @@ fn bad_documents_get_a_clear_error() {
     let out = folio(&["ask", "What is this?", "--file", binary.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("is a binary file"),
+        stderr(&out).contains("nothing to read")
+            && stderr(&out).contains("a binary file (NUL byte"),
         "{}",
         stderr(&out)
     );

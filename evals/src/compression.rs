@@ -56,9 +56,12 @@ impl Suite {
 /// One question with its document and gold answers.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// The dataset's question id.
     pub id: String,
     pub question: String,
+    /// The text the model reads (compressed or whole).
     pub document: String,
+    /// Accepted answers.
     pub golds: Vec<String>,
 }
 
@@ -134,17 +137,24 @@ impl Method {
 /// One answered question under one method and ratio: a line of the output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
+    /// `squad` or `hotpotqa`.
     pub suite: String,
+    /// The dataset's question id.
     pub id: String,
     /// `none` (the whole document, ratio 1), `llmlingua`, `random`, `truncate`.
     pub method: String,
+    /// The requested compression ratio (1: the whole document).
     pub ratio: f32,
     pub question: String,
+    /// Accepted answers.
     pub golds: Vec<String>,
+    /// The model's answer.
     pub answer: String,
     /// A gold answer's words appear in the answer ([`contains_answer`]).
     pub correct: bool,
+    /// The normalized answer equals a gold answer (SQuAD EM).
     pub exact: bool,
+    /// Best word-overlap F1 against a gold answer (SQuAD F1).
     pub f1: f64,
     /// A gold answer's words survive in the text the model read.
     pub gold_kept: bool,
@@ -153,9 +163,11 @@ pub struct Record {
     pub source_tokens: usize,
     pub compressed_tokens: usize,
     pub target_tokens: usize,
+    /// Wall time of compressing (0 for the whole document).
     pub compress_seconds: f64,
     /// Tokens the answer model was prompted with (template and question too).
     pub prompt_tokens: usize,
+    /// Wall time of prefill and decoding.
     pub answer_seconds: f64,
     /// Why compression or answering failed (the answer then counts wrong).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,14 +178,20 @@ pub struct Record {
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub suite: Suite,
+    /// Questions to run (spread over the dev set).
     pub n: usize,
     /// 1 means the whole document; others are compression targets.
     pub ratios: Vec<f32>,
+    /// Methods run at every ratio above 1.
     pub methods: Vec<Method>,
+    /// The JSON lines file (appended to; existing lines are skipped).
     pub out: PathBuf,
     /// Most answer tokens (one short sentence needs ~32).
     pub max_tokens: usize,
+    /// Options of `llmlingua` (its target is set per ratio).
     pub compress: CompressOptions,
+    /// Answer the questions (false: compress only, to see what survives).
+    pub answer: bool,
 }
 
 /// Records already in `path` (none if it does not exist).
@@ -338,6 +356,9 @@ fn answer(
         }
     };
     record.gold_kept = contains_answer(&text, &case.golds);
+    if !config.answer {
+        return record;
+    }
     let start = Instant::now();
     let doc = Document::plain(
         case.id.clone(),

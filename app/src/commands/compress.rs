@@ -135,6 +135,14 @@ pub struct BenchCompressArgs {
     /// The compressor's model weight against BM25 (0: lexical ranking only).
     #[arg(long, default_value_t = CompressOptions::default().lm_weight)]
     pub lm_weight: f64,
+    /// The compressor's coarse budget as a multiple of the target (1: whole
+    /// sentences only, the fine stage drops words only to fit).
+    #[arg(long, default_value_t = CompressOptions::default().coarse_slack)]
+    pub coarse_slack: f64,
+    /// Compress only (no answers): measures whether gold answers survive,
+    /// for quick ablations. Records get an empty answer.
+    #[arg(long)]
+    pub compress_only: bool,
     /// Only print the summary of what `--out` holds.
     #[arg(long)]
     pub summary_only: bool,
@@ -159,8 +167,10 @@ pub fn run_bench(args: &BenchCompressArgs) -> Result<()> {
             max_tokens: args.max_tokens,
             compress: CompressOptions {
                 lm_weight: args.lm_weight,
+                coarse_slack: args.coarse_slack,
                 ..CompressOptions::default()
             },
+            answer: !args.compress_only,
         };
         let answerer = load_model(&args.model, true)?;
         let scorer = load_model(&args.scorer, true)?;

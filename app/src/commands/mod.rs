@@ -5,11 +5,15 @@ mod ask;
 mod bench;
 mod bench_attention;
 mod bench_context;
+mod bench_router;
 mod calibrate;
 mod card;
+mod compress;
 mod ingest;
 mod models;
 mod search;
+
+pub use compress::{BenchCompressArgs, CompressArgs};
 
 use crate::cli::{BenchWhat, Cli, Command};
 
@@ -21,6 +25,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ask(args) => ask::run(args),
         Command::Read(args) => answer::read(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Compress(args) => compress::run(&args),
+        Command::Bench {
+            what: BenchWhat::Compress(args),
+        } => compress::run_bench(&args),
+        Command::Bench {
+            what: BenchWhat::Router(args),
+        } => bench_router::run(args),
         Command::Bench {
             what: BenchWhat::Llm(args),
         } => bench::llm(args),

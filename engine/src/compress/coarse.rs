@@ -6,22 +6,26 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
+use folio_corpora::Span;
 use serde::Serialize;
 
 use super::units::{terms, Layout};
 use crate::llm::{Logits, Model, Session, SessionOptions};
 
-/// Tokens of one unit the model reads when scoring it (longer units are cut).
-const LM_UNIT_TOKENS: usize = 128;
+/// Tokens of one passage the model reads when scoring it (the rest is cut).
+const LM_PASSAGE_TOKENS: usize = 256;
 
 /// What the coarse stage did, for the record.
 #[derive(Debug, Clone, Serialize)]
 pub struct CoarseStats {
     /// Sentences (or pieces of long ones) the text was cut into.
     pub units: usize,
-    /// Units the scorer model read; the rest, beyond the
-    /// `max_lm_candidates` best lexical matches, were ranked lexically only.
+    /// Units with a model score; the rest, outside the `max_lm_candidates`
+    /// best lexical passages, were ranked lexically only.
     pub lm_scored: usize,
+    /// Passages the scorer read: paragraphs when the text has at least
+    /// three, else sentences.
+    pub lm_passages: usize,
     /// Units kept for the fine stage (before any later removal).
     pub kept_units: usize,
     /// Mean NLL (nats/token) of the question with no passage before it.
@@ -35,6 +39,7 @@ pub struct CoarseStats {
 pub(crate) struct Ranking {
     pub order: Vec<usize>,
     pub lm_scored: usize,
+    pub lm_passages: usize,
     pub question_nll: f64,
     pub best_conditioned_nll: f64,
 }
@@ -75,7 +80,10 @@ pub(crate) fn bm25(text: &str, layout: &Layout, question_terms: &HashSet<String>
 }
 
 /// Ranks the units: z-scored lexical and model scores mixed with
-/// `lm_weight`; only the `max_lm` best lexical units are read by the model.
+/// `lm_weight`. The model reads passages: the paragraphs when the text has
+/// at least three (LongLLMLingua scores documents; a sentence keeps its
+/// paragraph's context), else the sentences; only the `max_lm` passages with
+/// the best lexical match are read.
 pub(crate) fn rank(
     scorer: &Model,
     text: &str,
@@ -86,8 +94,16 @@ pub(crate) fn rank(
     max_lm: usize,
 ) -> Result<Ranking> {
     let lexical = bm25(text, layout, question_terms);
-    let mut by_lexical: Vec<usize> = (0..layout.units.len()).collect();
-    by_lexical.sort_by(|a, b| lexical[*b].total_cmp(&lexical[*a]).then(a.cmp(b)));
+    let passages = passages(text, layout);
+    let mut by_lexical: Vec<usize> = (0..passages.len()).collect();
+    let best = |p: usize| {
+        passages[p]
+            .1
+            .iter()
+            .map(|u| lexical[*u])
+            .fold(0.0, f64::max)
+    };
+    by_lexical.sort_by(|a, b| best(*b).total_cmp(&best(*a)).then(a.cmp(b)));
     let candidates = if lm_weight > 0.0 {
         &by_lexical[..max_lm.min(by_lexical.len())]
     } else {
@@ -102,14 +118,17 @@ pub(crate) fn rank(
     let mut session = Session::new(scorer, SessionOptions::for_model(scorer));
     let question_nll = suffix_nll(&mut session, &lead_tokens(scorer)?, &suffix)?;
     let mut lm = vec![None; layout.units.len()];
-    for &u in candidates {
-        let span = layout.units[u].span;
+    for &p in candidates {
+        let (span, units) = &passages[p];
         let mut ids = tok.encode_text(&text[span.start..span.end])?;
-        ids.truncate(LM_UNIT_TOKENS);
+        ids.truncate(LM_PASSAGE_TOKENS);
         if ids.is_empty() {
             ids = lead_tokens(scorer)?;
         }
-        lm[u] = Some(suffix_nll(&mut session, &ids, &suffix)?);
+        let nll = suffix_nll(&mut session, &ids, &suffix)?;
+        for &u in units {
+            lm[u] = Some(nll);
+        }
     }
     let best_conditioned_nll = lm.iter().flatten().copied().fold(f64::INFINITY, f64::min);
     // Gain: how much the unit lowers the question's NLL (higher is better).
@@ -123,7 +142,8 @@ pub(crate) fn rank(
     order.sort_by(|a, b| combined[*b].total_cmp(&combined[*a]).then(a.cmp(b)));
     Ok(Ranking {
         order,
-        lm_scored: candidates.len(),
+        lm_scored: lm.iter().flatten().count(),
+        lm_passages: candidates.len(),
         question_nll,
         best_conditioned_nll,
     })
@@ -157,6 +177,34 @@ fn nll(logits: &[f32], target: u32) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let z: f64 = logits.iter().map(|l| (*l as f64 - max).exp()).sum();
     max + z.ln() - logits[target as usize] as f64
+}
+
+/// The passages the model scores, each with its units: the blank-line
+/// separated paragraphs when there are at least three, else every unit alone.
+fn passages(text: &str, layout: &Layout) -> Vec<(Span, Vec<usize>)> {
+    let mut paragraphs: Vec<(Span, Vec<usize>)> = Vec::new();
+    let mut last_end = 0;
+    for (u, unit) in layout.units.iter().enumerate() {
+        let gap = &text[last_end..unit.span.start];
+        let new_paragraph = gap.matches('\n').count() >= 2 || paragraphs.is_empty();
+        match paragraphs.last_mut() {
+            Some((span, units)) if !new_paragraph => {
+                span.end = unit.span.end;
+                units.push(u);
+            }
+            _ => paragraphs.push((unit.span, vec![u])),
+        }
+        last_end = unit.span.end;
+    }
+    if paragraphs.len() >= 3 {
+        return paragraphs;
+    }
+    layout
+        .units
+        .iter()
+        .enumerate()
+        .map(|(u, unit)| (unit.span, vec![u]))
+        .collect()
 }
 
 /// Z-scores of the present values; absent ones get the lowest present score.

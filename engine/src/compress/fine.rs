@@ -143,37 +143,40 @@ pub(crate) fn fit(
             .total_cmp(&rank_key(layout, scores, *b))
             .then(b.cmp(a))
     });
-    let mut next = 0;
-    // First drop by the per-word token estimate, then check the real count.
-    let gaps = 2 * units.len().saturating_sub(1);
-    let mut estimate: usize = units.iter().map(|u| layout.units[*u].tokens).sum::<usize>() + gaps;
-    while estimate > target && next < candidates.len() {
-        keep[candidates[next]] = false;
-        estimate = estimate.saturating_sub(layout.words[candidates[next]].tokens);
-        next += 1;
-    }
-    loop {
+    // Words are dropped in `candidates` order; find the fewest drops whose
+    // re-tokenized text fits (binary search: the count falls, nearly
+    // monotonically, with each drop; only verified counts are accepted).
+    let at = |k: usize| -> Result<(Vec<bool>, Assembly, usize)> {
+        let mut keep = keep.clone();
+        for &w in &candidates[..k] {
+            keep[w] = false;
+        }
         let assembly = assemble(text, layout, &keep);
         let tokens = tokenizer.encode_text(&assembly.text)?.len();
-        if tokens <= target {
-            return Ok(Some(Fit {
-                keep,
-                assembly,
-                tokens,
-                dropped_words: next,
-                protected_words,
-            }));
-        }
-        if next == candidates.len() {
-            return Ok(None);
-        }
-        let mut freed = 0;
-        while freed < tokens - target && next < candidates.len() {
-            keep[candidates[next]] = false;
-            freed += layout.words[candidates[next]].tokens.max(1);
-            next += 1;
+        Ok((keep, assembly, tokens))
+    };
+    let mut best = at(candidates.len())?;
+    if best.2 > target {
+        return Ok(None);
+    }
+    let (mut lo, mut hi) = (0, candidates.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let probe = at(mid)?;
+        if probe.2 <= target {
+            (hi, best) = (mid, probe);
+        } else {
+            lo = mid + 1;
         }
     }
+    let (keep, assembly, tokens) = best;
+    Ok(Some(Fit {
+        keep,
+        assembly,
+        tokens,
+        dropped_words: hi,
+        protected_words,
+    }))
 }
 
 /// The order words are given up in: ordinary words by surprisal, then

@@ -6,7 +6,8 @@
 //! within a token budget and says exactly what it dropped:
 //!
 //! 1. **Coarse**: the text is cut into sentences; each is scored by BM25
-//!    against the question and by how much it lowers the scorer's NLL of the
+//!    against the question and by how much its passage (its paragraph when
+//!    the text has paragraphs, else itself) lowers the scorer's NLL of the
 //!    question (LongLLMLingua's question-conditioned score). The best are
 //!    kept, in document order, within `coarse_slack` × the budget.
 //! 2. **Fine**: every word of the kept sentences gets its mean surprisal under
@@ -69,6 +70,7 @@ impl Target {
 /// What to compress to and how the stages weigh their evidence.
 #[derive(Debug, Clone)]
 pub struct CompressOptions {
+    /// The budget: a ratio or a token count.
     pub target: Target,
     /// Weight of the scorer's question-conditioned score against BM25 in
     /// the coarse ranking (0: lexical only, no model calls in that stage).
@@ -111,19 +113,26 @@ pub struct Compressed {
     pub method: &'static str,
     /// The model whose tokens are counted (and who scored, for `llmlingua`).
     pub scorer: String,
+    /// What the answer model reads instead of the source.
     pub text: String,
+    /// Byte spans of the source that `text` holds, in order.
     pub kept: Vec<Span>,
+    /// Byte spans of the source the model will not see, in order.
     pub dropped: Vec<Span>,
+    /// Tokens of the source.
     pub source_tokens: usize,
     /// Tokens of `text`, re-tokenized: at most `target_tokens`.
     pub compressed_tokens: usize,
+    /// The budget the target came to.
     pub target_tokens: usize,
     /// `source_tokens / compressed_tokens`.
     pub ratio: f64,
     /// Wall time of the whole compression, model scoring included.
     pub seconds: f64,
+    /// The coarse stage's work (`llmlingua` only, and not at 1×).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coarse: Option<CoarseStats>,
+    /// The fine stage's work (`llmlingua` only, and not at 1×).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fine: Option<FineStats>,
 }
@@ -258,6 +267,7 @@ impl<'a> Prepared<'a> {
         let coarse_stats = CoarseStats {
             units: layout.units.len(),
             lm_scored: self.ranking.lm_scored,
+            lm_passages: self.ranking.lm_passages,
             kept_units: kept.len(),
             question_nll: self.ranking.question_nll,
             best_conditioned_nll: self.ranking.best_conditioned_nll,
@@ -344,7 +354,9 @@ impl<'a> Prepared<'a> {
 /// A compressed prompt and the answer read from it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CompressedAnswer {
+    /// What was kept and dropped, and what compressing cost.
     pub compression: Compressed,
+    /// The answer read from the compressed text.
     pub answer: AnswerReport,
 }
 
