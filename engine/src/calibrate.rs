@@ -19,9 +19,16 @@ use rand::{Rng, SeedableRng};
 
 use crate::router::{DeviceProfile, PROFILE_VERSION};
 
-/// Where the profile is cached: `profile.json` in folio's home.
+/// Where the profile is cached: `profile-release.json` (or `-debug`) in
+/// folio's home. Debug builds run some kernels an order of magnitude slower,
+/// so each build kind predicts from its own measurements.
 pub fn profile_path() -> PathBuf {
-    folio_corpora::fetch::folio_home().join("profile.json")
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    folio_corpora::fetch::folio_home().join(format!("profile-{build}.json"))
 }
 
 /// The cached profile, if one was measured with this layout and thread count.

@@ -169,6 +169,9 @@ pub struct Record {
     pub prompt_tokens: usize,
     /// Wall time of prefill and decoding.
     pub answer_seconds: f64,
+    /// The compressed text the model read (absent for the whole document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
     /// Why compression or answering failed (the answer then counts wrong).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -328,6 +331,7 @@ fn answer(
         compress_seconds: 0.0,
         prompt_tokens: 0,
         answer_seconds: 0.0,
+        read: None,
         error: None,
     };
     let text = match compressed {
@@ -336,6 +340,7 @@ fn answer(
             record.compressed_tokens = c.compressed_tokens;
             record.target_tokens = c.target_tokens;
             record.compress_seconds = c.seconds;
+            record.read = Some(c.text.clone());
             c.text
         }
         Ok(None) => {

@@ -30,7 +30,15 @@ pub fn run(args: AskArgs) -> Result<()> {
     let mut paths = args.corpus.clone();
     paths.extend(args.file.clone());
     if paths.is_empty() {
-        paths.push(super::ingest::default_store());
+        let store = super::ingest::default_store();
+        if !store.join("manifest.json").is_file() {
+            bail!(
+                "no documents to ask about: pass --corpus FILES|DIR (or --file F), or build the \
+                 default store with `folio ingest PATH…` ({} has none yet)",
+                store.display()
+            );
+        }
+        paths.push(store);
     }
     let mut corpus = Corpus::open(&paths, !args.json)?;
     for s in &corpus.skipped {

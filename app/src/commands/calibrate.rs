@@ -1,5 +1,5 @@
 //! `folio calibrate`: measures the device profile the router's cost model
-//! predicts from, and caches it in $FOLIO_HOME/profile.json.
+//! predicts from, and caches it in $FOLIO_HOME (one file per build kind).
 
 use std::time::Instant;
 

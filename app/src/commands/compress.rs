@@ -139,6 +139,10 @@ pub struct BenchCompressArgs {
     /// sentences only, the fine stage drops words only to fit).
     #[arg(long, default_value_t = CompressOptions::default().coarse_slack)]
     pub coarse_slack: f64,
+    /// The compressor's surprisal bonus (nats) of the best kept sentence's
+    /// words over the worst's.
+    #[arg(long, default_value_t = CompressOptions::default().rank_bonus)]
+    pub rank_bonus: f64,
     /// Compress only (no answers): measures whether gold answers survive,
     /// for quick ablations. Records get an empty answer.
     #[arg(long)]
@@ -168,6 +172,7 @@ pub fn run_bench(args: &BenchCompressArgs) -> Result<()> {
             compress: CompressOptions {
                 lm_weight: args.lm_weight,
                 coarse_slack: args.coarse_slack,
+                rank_bonus: args.rank_bonus,
                 ..CompressOptions::default()
             },
             answer: !args.compress_only,

@@ -60,7 +60,7 @@ impl Target {
             Target::Ratio(r) if !r.is_finite() || r < 1.0 => {
                 bail!("a compression ratio must be a number ≥ 1 (got {r}): 2 keeps half the tokens, 4 a quarter")
             }
-            Target::Ratio(r) => Ok((source_tokens as f64 / r as f64).floor() as usize),
+            Target::Ratio(r) => Ok(((source_tokens as f64 / r as f64).floor() as usize).max(1)),
             Target::Tokens(0) => bail!("a token budget must be at least 1"),
             Target::Tokens(n) => Ok(n),
         }
@@ -79,7 +79,10 @@ pub struct CompressOptions {
     /// matches. Bounds the cost on big inputs; the rest rank by BM25 alone.
     pub max_lm_candidates: usize,
     /// The coarse stage keeps up to this × the budget, leaving the fine
-    /// stage words to drop.
+    /// stage words to drop. 1.0 by default: on SQuAD (60 questions, 4×) it
+    /// kept the gold answer in 73 % of texts against 68 % at 1.35, since
+    /// dropping words breaks multi-word answers; the fine stage then only
+    /// trims sentences that do not fit.
     pub coarse_slack: f64,
     /// Surprisal bonus (nats) of the best-ranked kept unit's words over the
     /// worst's: better sentences lose fewer words.
@@ -94,7 +97,7 @@ impl Default for CompressOptions {
             target: Target::Ratio(4.0),
             lm_weight: 0.5,
             max_lm_candidates: 48,
-            coarse_slack: 1.35,
+            coarse_slack: 1.0,
             rank_bonus: 1.0,
             window_tokens: 1024,
         }

@@ -56,13 +56,13 @@ pub const PROMPT_OVERHEAD_TOKENS: usize = 96;
 /// Tokens an answer is expected to take (one short sentence) when
 /// predicting before it exists.
 pub const EXPECTED_ANSWER_TOKENS: usize = 24;
-/// Sentences the compressor scores with its model (the best lexical
+/// Passages the compressor scores with its model (the best lexical
 /// matches; `CompressOptions::max_lm_candidates`).
 pub const COMPRESS_LM_CANDIDATES: usize = 48;
-/// Scorer tokens of one candidate pass: a sentence and the question.
-const COMPRESS_PASS_TOKENS: usize = 64;
-/// The coarse stage keeps this × the target for the fine stage to thin.
-const COMPRESS_COARSE_SLACK: f64 = 1.35;
+/// Scorer tokens of one candidate pass: a passage of a few sentences and
+/// the question (`folio compress --json` on the Jargon excerpt: 118
+/// sentences in 48 passages took 18 s, ~190 tokens a pass).
+const COMPRESS_PASS_TOKENS: usize = 192;
 
 /// Seconds to prefill `tokens` tokens onto an empty cache.
 pub fn prefill_seconds(
@@ -151,19 +151,19 @@ pub fn rag_memory(m: &ModelLimits, context: usize, ingest: bool) -> u64 {
 }
 
 /// Seconds the compressor's scorer spends on `source` tokens compressed to
-/// `target`: tokenizing the source, one short pass per candidate sentence
+/// `target`: tokenizing the source, one pass per candidate passage
 /// (question-conditioned score), then the surprisal pass over what the
-/// coarse stage kept, in 1024-token windows.
+/// coarse stage kept (about the target), in 1024-token windows.
 pub fn compress_seconds(
     scorer: &ModelLimits,
     p: &DeviceProfile,
     source: usize,
     target: usize,
 ) -> f64 {
-    let candidates = (source / 32).clamp(1, COMPRESS_LM_CANDIDATES) as f64 + 1.0;
+    let passages = (source / COMPRESS_PASS_TOKENS).clamp(1, COMPRESS_LM_CANDIDATES) as f64 + 1.0;
     let coarse =
-        candidates * prefill_seconds(scorer, p, COMPRESS_PASS_TOKENS, PlannedAttention::Flash);
-    let kept = ((target as f64 * COMPRESS_COARSE_SLACK) as usize).min(source);
+        passages * prefill_seconds(scorer, p, COMPRESS_PASS_TOKENS, PlannedAttention::Flash);
+    let kept = target.min(source);
     let windows = kept.div_ceil(1024) as f64;
     let fine = windows * prefill_seconds(scorer, p, kept.min(1024), PlannedAttention::Flash);
     source as f64 / 1e6 + coarse + fine
