@@ -152,6 +152,30 @@ fn answer_facts_and_question_words_survive() {
 }
 
 #[test]
+fn fine_stage_trims_a_sentence_to_its_facts() {
+    // 30 tokens cannot hold the ~45-token answer sentence whole: the fine
+    // stage must drop its ordinary words and keep the facts.
+    let c = compress(
+        common::smollm2(),
+        &document(),
+        QUESTION,
+        &options(Target::Tokens(30)),
+    )
+    .unwrap();
+    let fine = c.fine.as_ref().unwrap();
+    assert!(fine.dropped_words > 0 && fine.scored_tokens > 0, "{fine:?}");
+    assert!(c.compressed_tokens <= 30);
+    for word in ["Halvorsen", "Bridge", "Tana", "River", "completed", "1887"] {
+        assert!(
+            c.text.contains(word),
+            "{word:?} was dropped from {:?}",
+            c.text
+        );
+    }
+    check_spans(&document(), &c);
+}
+
+#[test]
 fn identity_at_ratio_one() {
     let doc = document();
     let c = compress(

@@ -180,7 +180,8 @@ fn nll(logits: &[f32], target: u32) -> f64 {
 }
 
 /// The passages the model scores, each with its units: the blank-line
-/// separated paragraphs when there are at least three, else every unit alone.
+/// separated paragraphs (cut into pieces of at most [`LM_PASSAGE_TOKENS`])
+/// when there are at least three, else every unit alone.
 fn passages(text: &str, layout: &Layout) -> Vec<(Span, Vec<usize>)> {
     let mut paragraphs: Vec<(Span, Vec<usize>)> = Vec::new();
     let mut last_end = 0;
@@ -197,7 +198,11 @@ fn passages(text: &str, layout: &Layout) -> Vec<(Span, Vec<usize>)> {
         last_end = unit.span.end;
     }
     if paragraphs.len() >= 3 {
-        return paragraphs;
+        // Long paragraphs are read in pieces the model sees whole.
+        return paragraphs
+            .into_iter()
+            .flat_map(|(_, units)| pieces(layout, units))
+            .collect();
     }
     layout
         .units
@@ -205,6 +210,33 @@ fn passages(text: &str, layout: &Layout) -> Vec<(Span, Vec<usize>)> {
         .enumerate()
         .map(|(u, unit)| (unit.span, vec![u]))
         .collect()
+}
+
+/// Consecutive `units` grouped into passages of at most
+/// [`LM_PASSAGE_TOKENS`] tokens (a longer unit stands alone).
+fn pieces(layout: &Layout, units: Vec<usize>) -> Vec<(Span, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut tokens = 0;
+    let group = |units: Vec<usize>| {
+        let span = Span {
+            start: layout.units[units[0]].span.start,
+            end: layout.units[units[units.len() - 1]].span.end,
+        };
+        (span, units)
+    };
+    for u in units {
+        if !current.is_empty() && tokens + layout.units[u].tokens > LM_PASSAGE_TOKENS {
+            out.push(group(std::mem::take(&mut current)));
+            tokens = 0;
+        }
+        tokens += layout.units[u].tokens;
+        current.push(u);
+    }
+    if !current.is_empty() {
+        out.push(group(current));
+    }
+    out
 }
 
 /// Z-scores of the present values; absent ones get the lowest present score.

@@ -277,6 +277,35 @@ impl<'a> Prepared<'a> {
             seconds: self.prepare_seconds,
         };
         let fine_start = Instant::now();
+        // Whole sentences that already fit need no word scores.
+        let mut keep_all = vec![false; layout.words.len()];
+        for &u in &kept {
+            keep_all[layout.units[u].words.clone()].fill(true);
+        }
+        let whole = spans::assemble(text, layout, &keep_all);
+        let whole_tokens = scorer.tokenizer.encode_text(&whole.text)?.len();
+        if whole_tokens <= budget {
+            let kept_words = layout.words.iter().zip(&keep_all).filter(|(_, k)| **k);
+            let fine_stats = FineStats {
+                scored_tokens: 0,
+                words: kept_words.clone().count(),
+                dropped_words: 0,
+                protected_words: kept_words.filter(|(w, _)| w.protected).count(),
+                units_removed: 0,
+                seconds: fine_start.elapsed().as_secs_f64(),
+            };
+            return Ok(Compressed::new(
+                "llmlingua",
+                scorer,
+                whole,
+                layout.source_tokens,
+                whole_tokens,
+                budget,
+                seconds(),
+                Some(coarse_stats),
+                Some(fine_stats),
+            ));
+        }
         let (mut scores, mut scored_tokens) =
             fine::surprisal(scorer, text, layout, &kept, self.options.window_tokens)?;
         let bonus = |scores: &mut Vec<f64>, kept: &[usize]| {
