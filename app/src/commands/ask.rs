@@ -97,8 +97,9 @@ fn budget(args: &AskArgs) -> Result<Budget> {
     })
 }
 
-/// `30s`, `1.5m`, `500ms`, `2h`, a bare number of seconds, or `none`.
-pub fn parse_seconds(s: &str) -> Result<Option<f64>> {
+/// `value` and `unit` of `30s` or `4GiB` (unit possibly empty); `None` for
+/// `none`. `what` names the expected kind in the error.
+fn split_quantity<'a>(s: &'a str, what: &str) -> Result<Option<(f64, &'a str)>> {
     let s = s.trim();
     if s == "none" {
         return Ok(None);
@@ -108,32 +109,33 @@ pub fn parse_seconds(s: &str) -> Result<Option<f64>> {
     let value: f64 = num
         .trim()
         .parse()
-        .with_context(|| format!("{s:?} is not a duration (try 30s, 2m or none)"))?;
+        .with_context(|| format!("{s:?} is not {what}"))?;
+    Ok(Some((value, unit)))
+}
+
+/// `30s`, `1.5m`, `500ms`, `2h`, a bare number of seconds, or `none`.
+pub fn parse_seconds(s: &str) -> Result<Option<f64>> {
+    let Some((value, unit)) = split_quantity(s, "a duration (try 30s, 2m or none)")? else {
+        return Ok(None);
+    };
     let scale = match unit {
         "" | "s" => 1.0,
         "ms" => 1e-3,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        _ => bail!("unknown unit in {s:?}: use ms, s, m or h"),
+        _ => bail!("unknown unit in {:?}: use ms, s, m or h", s.trim()),
     };
     if value <= 0.0 {
-        bail!("a latency budget must be positive (got {s:?})");
+        bail!("a latency budget must be positive (got {:?})", s.trim());
     }
     Ok(Some(value * scale))
 }
 
 /// `4GiB`, `512MiB`, `2GB`, a bare number of bytes, or `none`.
 pub fn parse_bytes(s: &str) -> Result<Option<u64>> {
-    let s = s.trim();
-    if s == "none" {
+    let Some((value, unit)) = split_quantity(s, "a size (try 4GiB, 512MiB or none)")? else {
         return Ok(None);
-    }
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("{s:?} is not a size (try 4GiB, 512MiB or none)"))?;
+    };
     let scale = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -142,7 +144,10 @@ pub fn parse_bytes(s: &str) -> Result<Option<u64>> {
         "kib" => 1024.0,
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => bail!("unknown unit in {s:?}: use B, kB, MB, GB, KiB, MiB or GiB"),
+        _ => bail!(
+            "unknown unit in {:?}: use B, kB, MB, GB, KiB, MiB or GiB",
+            s.trim()
+        ),
     };
     Ok(Some((value * scale) as u64))
 }

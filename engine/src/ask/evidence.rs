@@ -76,16 +76,23 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The question's content words, and the answer's words the question lacks
+/// (what the answer itself claims).
+fn answer_words(question: &str, answer: &str) -> (HashSet<String>, HashSet<String>) {
+    let question_words: HashSet<String> = words(question).into_iter().collect();
+    let own = words(answer)
+        .into_iter()
+        .filter(|w| !question_words.contains(w))
+        .collect();
+    (question_words, own)
+}
+
 /// Fraction of the answer's own words (those the question lacks) that occur
 /// anywhere in the text read. A small model that cannot find an answer
 /// often invents one instead of saying so; an answer whose words the text
 /// never uses is not supported by it. 1.0 when there is nothing to check.
 pub fn support(corpus: &Corpus, regions: &[(usize, Span)], question: &str, answer: &str) -> f64 {
-    let question_words: HashSet<String> = words(question).into_iter().collect();
-    let answer_words: HashSet<String> = words(answer)
-        .into_iter()
-        .filter(|w| !question_words.contains(w))
-        .collect();
+    let (_, answer_words) = answer_words(question, answer);
     if answer_words.is_empty() {
         return 1.0;
     }
@@ -114,11 +121,7 @@ pub fn find_evidence(
     if says_not_found(answer) {
         return Vec::new();
     }
-    let question_words: HashSet<String> = words(question).into_iter().collect();
-    let answer_words: HashSet<String> = words(answer)
-        .into_iter()
-        .filter(|w| !question_words.contains(w))
-        .collect();
+    let (question_words, answer_words) = answer_words(question, answer);
     if answer_words.is_empty() {
         return Vec::new();
     }
