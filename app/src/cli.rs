@@ -11,8 +11,9 @@ pub struct Cli {
     /// CPU threads for inference (default: $FOLIO_THREADS or all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// The command; none opens the terminal UI (`folio tui`).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +44,15 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Search a corpus store (BM25, dense or hybrid).
     Search(SearchArgs),
+    /// Open the terminal UI: ask questions and see each answer beside its
+    /// trade-off card and evidence (also what a bare `folio` does).
+    Tui(TuiArgs),
+    /// Evaluate strategies on a suite (niah, ruler, squad, hotpotqa, jsonl);
+    /// resumable, writes results.jsonl, summary.json, report.md and charts.
+    Eval(EvalArgs),
+    /// Put the product brief's long-context claims next to the measurements
+    /// of the benches and evals (markdown).
+    SeedClaims(SeedClaimsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,15 +209,8 @@ pub struct AskArgs {
     /// One file to ask about (same as --corpus FILE).
     #[arg(long, short)]
     pub file: Option<PathBuf>,
-    /// Most seconds for the whole answer (`30s`, `2m`, `none`).
-    #[arg(long, default_value = "60s")]
-    pub budget_latency: String,
-    /// Most memory (`4GiB`, `512MiB`, `none`; default: what is available now).
-    #[arg(long)]
-    pub budget_memory: Option<String>,
-    /// Most prompt tokens sent to the model (`none`: no limit).
-    #[arg(long, default_value = "none")]
-    pub budget_tokens: String,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
     /// Skip the router's choice: rag, compress or full.
     #[arg(long)]
     pub strategy: Option<String>,
@@ -234,6 +237,127 @@ pub struct AskArgs {
     /// Print one JSON record instead of the streamed answer and the card.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The budget an answer must fit (`ask`, the TUI's starting budget, `eval`'s
+/// `auto`): one set of flags with one syntax.
+#[derive(Debug, Args, Clone)]
+pub struct BudgetArgs {
+    /// Most seconds for the whole answer (`30s`, `2m`, `none`).
+    #[arg(long, default_value = "60s")]
+    pub budget_latency: String,
+    /// Most memory (`4GiB`, `512MiB`, `none`; default: what is available now).
+    #[arg(long)]
+    pub budget_memory: Option<String>,
+    /// Most prompt tokens sent to the model (`none`: no limit).
+    #[arg(long, default_value = "none")]
+    pub budget_tokens: String,
+}
+
+/// `folio eval`: batch evaluation of the strategies on a suite.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// niah, ruler, squad, hotpotqa, or jsonl (with --qa and --docs).
+    #[arg(long)]
+    pub suite: String,
+    /// Strategies to compare: rag, compress, full, auto (the router).
+    #[arg(long, default_value = "rag,compress,full,auto")]
+    pub strategies: String,
+    /// Context lengths of niah and ruler, in the model's tokens.
+    #[arg(long, default_value = "4k,8k,16k,32k")]
+    pub lengths: String,
+    /// Most items (spread evenly over the grid or dataset).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Seed of the synthetic suites (same seed, same items).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder: results.jsonl (a rerun resumes it), summary.json,
+    /// report.md, charts.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The jsonl suite's questions: one {"id", "doc", "question",
+    /// "answers", "kind"} per line.
+    #[arg(long)]
+    pub qa: Option<PathBuf>,
+    /// The folder the jsonl suite's "doc" paths are relative to.
+    #[arg(long)]
+    pub docs: Option<PathBuf>,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// Chunks a retrieval plan reads.
+    #[arg(long, default_value_t = 5)]
+    pub chunks: usize,
+    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// The compressor's scoring model.
+    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
+    pub scorer: String,
+    /// Most answer tokens.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    /// Rebuild the reports from results.jsonl without answering.
+    #[arg(long)]
+    pub report_only: bool,
+    /// Print summary.json's content instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `folio tui`: the terminal UI over a corpus.
+#[derive(Debug, Args, Clone)]
+pub struct TuiArgs {
+    /// Files, folders, or a corpus store folder (default: the store at
+    /// $FOLIO_HOME/corpus if it exists, else the bundled Jargon File).
+    #[arg(long, short = 'c', num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
+    /// Model id of the answering model (see `folio models list`).
+    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// The compressor's scoring model.
+    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
+    pub scorer: String,
+    /// Most answer tokens to generate.
+    #[arg(long, default_value_t = 96)]
+    pub max_tokens: usize,
+    /// Chunks a retrieval plan reads.
+    #[arg(long, default_value_t = 5)]
+    pub chunks: usize,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+impl TuiArgs {
+    /// The defaults of `folio tui`, for a bare `folio`.
+    pub fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Bare {
+            #[command(flatten)]
+            args: TuiArgs,
+        }
+        Bare::parse_from(["folio"]).args
+    }
+}
+
+/// `folio seed-claims`: the brief's claims against what was measured.
+#[derive(Debug, Args)]
+pub struct SeedClaimsArgs {
+    /// `folio bench attention --json` output.
+    #[arg(long, default_value = "evals/reports/bench-attention-cpu.json")]
+    pub attention: PathBuf,
+    /// `folio bench context` JSON lines (perplexity per RoPE scaling, KV type).
+    #[arg(
+        long,
+        num_args = 1..,
+        default_values = ["evals/reports/rope-context-cpu.jsonl", "evals/reports/rope-context-gpu.jsonl"]
+    )]
+    pub context: Vec<PathBuf>,
+    /// `folio eval` output folders whose summary.json holds rag and full runs.
+    #[arg(long, num_args = 1..)]
+    pub evals: Vec<PathBuf>,
+    /// The markdown file to write (default: print it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `folio calibrate`: measure and cache the device profile.

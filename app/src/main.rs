@@ -8,6 +8,7 @@ mod commands;
 mod long_context;
 mod output;
 mod peak_alloc;
+mod tui;
 
 /// Counts heap bytes so `folio bench` can report peak memory.
 #[global_allocator]

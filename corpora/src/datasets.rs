@@ -90,6 +90,8 @@ pub struct HotpotQuestion {
     pub paragraphs: Vec<(String, String)>,
     /// Titles of the supporting paragraphs, deduplicated.
     pub gold_titles: Vec<String>,
+    /// HotpotQA's question type: `bridge` or `comparison`.
+    pub kind: String,
 }
 
 /// All HotpotQA dev questions, fetched on first use.
@@ -103,6 +105,8 @@ pub fn hotpotqa(progress: bool) -> Result<Vec<HotpotQuestion>> {
         answer: String,
         supporting_facts: Vec<(String, i64)>,
         context: Vec<(String, Vec<String>)>,
+        #[serde(rename = "type", default)]
+        kind: String,
     }
     let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let items: Vec<Raw> = serde_json::from_slice(&raw)
@@ -126,6 +130,7 @@ pub fn hotpotqa(progress: bool) -> Result<Vec<HotpotQuestion>> {
                     .map(|(t, sents)| (t, sents.concat().trim().to_string()))
                     .collect(),
                 gold_titles,
+                kind: r.kind,
             }
         })
         .collect())

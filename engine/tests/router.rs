@@ -190,6 +190,19 @@ fn forced_strategy_and_impossible_budget() {
         kind(&decide(LOOKUP, 100_000, free, Some(StrategyKind::Full))),
         "full-beyond"
     );
+    // A corpus below the fixed compression targets is still compressible
+    // 2× when asked; one that small is not compressed at all.
+    assert_eq!(
+        decide(LOOKUP, 800, free, Some(StrategyKind::Compress)),
+        Ok(Strategy::Compress { target_tokens: 400 })
+    );
+    assert_eq!(
+        decide(LOOKUP, 3_000, free, Some(StrategyKind::Compress)),
+        Ok(Strategy::Compress {
+            target_tokens: 1024
+        })
+    );
+    assert!(decide(LOOKUP, 400, free, Some(StrategyKind::Compress)).is_err());
     let err = decide(LOOKUP, 200_000, budget(Some(0.5), None, None), None).unwrap_err();
     assert!(err.contains("cheapest is rag"), "{err}");
     assert!(err.contains("--budget-latency"), "{err}");

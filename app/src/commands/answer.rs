@@ -40,6 +40,7 @@ fn options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions> {
             max_new_tokens: g.max_tokens,
             sampling,
             extra_stop_tokens: Vec::new(),
+            cancel: None,
         },
         session: session_options(&g.long_context, model)?,
         gpu: None,

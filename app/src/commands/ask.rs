@@ -11,13 +11,13 @@ use folio_engine::router::{Budget, StrategyKind};
 
 use super::calibrate::ensure_profile;
 use super::card::{self, clip};
-use crate::cli::AskArgs;
+use crate::cli::{AskArgs, BudgetArgs};
 use crate::output::print_json;
 
 /// Runs `folio ask`.
 pub fn run(args: AskArgs) -> Result<()> {
     let options = AskOptions {
-        budget: budget(&args)?,
+        budget: budget(&args.budget)?,
         forced: args.strategy.as_deref().map(str::parse).transpose()?,
         rag_k: args.chunks.max(1),
         generate: GenerateOptions {
@@ -80,15 +80,25 @@ pub fn run(args: AskArgs) -> Result<()> {
 }
 
 /// The budget from the flags; memory defaults to what is available now.
-fn budget(args: &AskArgs) -> Result<Budget> {
-    let memory = match &args.budget_memory {
+pub fn budget(args: &BudgetArgs) -> Result<Budget> {
+    budget_from(
+        &args.budget_latency,
+        args.budget_memory.as_deref(),
+        &args.budget_tokens,
+    )
+}
+
+/// A budget from `--budget-latency`, `--budget-memory` (`None`: what is
+/// available now) and `--budget-tokens` values.
+pub fn budget_from(latency: &str, memory: Option<&str>, tokens: &str) -> Result<Budget> {
+    let memory = match memory {
         Some(m) => parse_bytes(m)?,
         None => Some(folio_engine::calibrate::memory()?.1).filter(|b| *b > 0),
     };
     Ok(Budget {
-        latency_s: parse_seconds(&args.budget_latency)?,
+        latency_s: parse_seconds(latency)?,
         memory_bytes: memory,
-        context_tokens: match args.budget_tokens.as_str() {
+        context_tokens: match tokens {
             "none" => None,
             n => Some(n.parse().with_context(|| {
                 format!("--budget-tokens {n:?} is not a number of tokens (or `none`)")
@@ -211,81 +221,22 @@ fn compare(
     Ok(())
 }
 
-/// How one row of the comparison reads an answer.
-type Column = Box<dyn Fn(&Answer) -> String>;
-
 fn print_table(results: &[(StrategyKind, Result<Answer>)]) {
     let w = 30;
-    let cell = |r: &Result<Answer>, f: &dyn Fn(&Answer) -> String| match r {
-        Ok(a) => clip(&f(a), w),
-        Err(_) => "—".into(),
-    };
-    let rows: Vec<(&str, Column)> = vec![
-        ("answer", Box::new(|a| a.answer.clone())),
-        (
-            "tokens sent",
-            Box::new(|a| a.trade_offs.tokens_sent.to_string()),
-        ),
-        (
-            "text read",
-            Box::new(|a| format!("{:.1}%", a.trade_offs.coverage * 100.0)),
-        ),
-        (
-            "attention",
-            Box::new(|a| {
-                format!(
-                    "{} ({:.0}% keys)",
-                    a.trade_offs.read.attention,
-                    a.trade_offs.read.attended_fraction * 100.0
-                )
-            }),
-        ),
-        (
-            "beyond trained",
-            Box::new(|a| {
-                if a.trade_offs.beyond_trained_range {
-                    "YES".into()
-                } else {
-                    "no".into()
-                }
-            }),
-        ),
-        (
-            "KV cache",
-            Box::new(|a| crate::output::human_bytes(a.trade_offs.read.kv_cache_bytes as u64)),
-        ),
-        (
-            "seconds pred/meas",
-            Box::new(|a| {
-                format!(
-                    "{:.1} / {:.1}",
-                    a.trade_offs.predicted_seconds, a.trade_offs.measured_seconds
-                )
-            }),
-        ),
-        (
-            "evidence",
-            Box::new(|a| {
-                a.trade_offs.evidence.first().map_or(
-                    if a.trade_offs.not_found {
-                        "(says not found)".into()
-                    } else {
-                        "none".into()
-                    },
-                    |e| e.text.clone(),
-                )
-            }),
-        ),
-    ];
+    let values: Vec<Option<[String; 8]>> = results
+        .iter()
+        .map(|(_, r)| r.as_ref().ok().map(card::compare_values))
+        .collect();
     let mut header = format!("{:<18}", "");
     for (kind, _) in results {
         header += &format!(" │ {:<w$}", kind.name());
     }
     println!("{header}");
-    for (name, f) in &rows {
+    for (i, name) in card::COMPARE_ROWS.iter().enumerate() {
         let mut line = format!("{name:<18}");
-        for (_, r) in results {
-            line += &format!(" │ {:<w$}", cell(r, f.as_ref()));
+        for v in &values {
+            let cell = v.as_ref().map_or("—".into(), |v| clip(&v[i], w));
+            line += &format!(" │ {cell:<w$}");
         }
         println!("{line}");
     }

@@ -151,6 +151,7 @@ fn run_one(
             max_new_tokens: 8,
             sampling: Sampling::Greedy,
             extra_stop_tokens: Vec::new(),
+            cancel: None,
         },
         usize::MAX,
         &mut |_| {},

@@ -171,6 +171,45 @@ fn budget_line(t: &TradeOffs) -> String {
     )
 }
 
+/// Row names of the strategy comparison (`folio ask --compare`'s table and
+/// the TUI's compare view), in order; [`compare_values`] fills them.
+pub const COMPARE_ROWS: [&str; 8] = [
+    "answer",
+    "tokens sent",
+    "text read",
+    "attention",
+    "beyond trained",
+    "KV cache",
+    "seconds pred/meas",
+    "evidence",
+];
+
+/// The values of [`COMPARE_ROWS`] for one answer (unclipped).
+pub fn compare_values(a: &Answer) -> [String; 8] {
+    let t = &a.trade_offs;
+    [
+        a.answer.clone(),
+        t.tokens_sent.to_string(),
+        format!("{:.1}%", t.coverage * 100.0),
+        format!(
+            "{} ({:.0}% keys)",
+            t.read.attention,
+            t.read.attended_fraction * 100.0
+        ),
+        if t.beyond_trained_range { "YES" } else { "no" }.into(),
+        human_bytes(t.read.kv_cache_bytes as u64),
+        format!("{:.1} / {:.1}", t.predicted_seconds, t.measured_seconds),
+        t.evidence.first().map_or(
+            if t.not_found {
+                "(says not found)".into()
+            } else {
+                "none".into()
+            },
+            |e| e.text.clone(),
+        ),
+    ]
+}
+
 /// `s` cut to `max` characters with an ellipsis, on one line.
 pub fn clip(s: &str, max: usize) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");

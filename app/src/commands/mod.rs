@@ -1,15 +1,16 @@
 //! One module per `folio` command.
 
 mod answer;
-mod ask;
+pub(crate) mod ask;
 mod bench;
 mod bench_attention;
 mod bench_context;
 mod bench_router;
-mod calibrate;
-mod card;
+pub(crate) mod calibrate;
+pub(crate) mod card;
 mod compress;
-mod ingest;
+mod eval;
+pub(crate) mod ingest;
 mod models;
 mod search;
 
@@ -19,7 +20,11 @@ use crate::cli::{BenchWhat, Cli, Command};
 
 /// Dispatches the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Tui(crate::cli::TuiArgs::defaults()));
+    match command {
+        Command::Tui(args) => crate::tui::run(args),
         Command::Models { action } => models::run(action),
         Command::Demo(args) => answer::demo(args),
         Command::Ask(args) => ask::run(args),
@@ -43,5 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => bench_context::run(args),
         Command::Ingest(args) => ingest::run(args, cli.threads),
         Command::Search(args) => search::run(args, cli.threads),
+        Command::Eval(args) => eval::run_eval(args),
+        Command::SeedClaims(args) => eval::seed_claims(args),
     }
 }

@@ -114,6 +114,7 @@ pub fn ask(
     if !(options.self_route
         && options.forced.is_none()
         && t.not_found
+        && t.stop_reason != crate::llm::StopReason::Cancelled
         && decision.chosen.strategy.kind() == StrategyKind::Rag)
     {
         return Ok(first);

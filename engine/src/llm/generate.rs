@@ -84,6 +84,20 @@ pub struct GenerateOptions {
     pub sampling: Sampling,
     /// Extra stop ids beside the chat template's.
     pub extra_stop_tokens: Vec<u32>,
+    /// Set from another thread to stop early (the TUI's cancel key): read
+    /// before the prefill and once per decoded token, so a cancelled answer
+    /// ends with [`StopReason::Cancelled`] and the text so far. A prefill
+    /// already running is not interrupted.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl GenerateOptions {
+    /// Whether [`GenerateOptions::cancel`] has been set.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Default for GenerateOptions {
@@ -92,6 +106,7 @@ impl Default for GenerateOptions {
             max_new_tokens: 256,
             sampling: Sampling::Greedy,
             extra_stop_tokens: Vec::new(),
+            cancel: None,
         }
     }
 }
@@ -103,6 +118,8 @@ pub enum StopReason {
     StopToken,
     MaxTokens,
     ContextFull,
+    /// [`GenerateOptions::cancel`] was set.
+    Cancelled,
 }
 
 /// The answer and what it cost.
@@ -144,6 +161,16 @@ pub fn generate<'m>(
     let mut sampler = Sampler::new(options.sampling);
     let mut decoder = StreamDecoder::new();
     let t0 = Instant::now();
+    if options.cancelled() {
+        return Ok(Generation {
+            text: String::new(),
+            tokens: Vec::new(),
+            prompt_tokens: prompt.len(),
+            prefill_seconds: 0.0,
+            decode_seconds: 0.0,
+            stop_reason: StopReason::Cancelled,
+        });
+    }
     session.declare_length(prompt.len() + options.max_new_tokens);
     let mut logits = session.forward(prompt, Logits::Last)?;
     let prefill_seconds = t0.elapsed().as_secs_f64();
@@ -163,6 +190,9 @@ pub fn generate<'m>(
         }
         if session.position() + 1 > max_context {
             break StopReason::ContextFull;
+        }
+        if options.cancelled() {
+            break StopReason::Cancelled;
         }
         logits = session.forward(&[next], Logits::Last)?;
     };

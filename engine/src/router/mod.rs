@@ -281,7 +281,12 @@ fn compress_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
         .budget
         .context_tokens
         .map_or(room, |b| room.min(b.saturating_sub(PROMPT_OVERHEAD_TOKENS)));
-    for target in [8192, 4096, 2048, 1024, 512] {
+    let mut targets = vec![8192, 4096, 2048, 1024, 512];
+    if tokens / 2 < 512 {
+        // A corpus too small for the fixed targets is offered a 2× cut.
+        targets.push(tokens / 2);
+    }
+    for target in targets {
         let target = target.min(cap);
         // Compressing to more than half the source is barely compressing.
         if target < 256 || target * 2 > tokens {

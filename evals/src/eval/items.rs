@@ -1,0 +1,100 @@
+//! The unit of an evaluation: one question over its own documents, with the
+//! answers that count and how an answer is scored.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The answer that, in a `jsonl` set, means "this document does not say".
+pub const NOT_IN_DOCUMENT: &str = "NOT_IN_DOCUMENT";
+
+/// Where one of an item's documents comes from.
+#[derive(Debug, Clone)]
+pub enum ItemDoc {
+    /// Generated or dataset text, written to `name` under the run's folder
+    /// so the corpus loaders read a real file.
+    Text { name: String, text: String },
+    /// A file of the user's (`jsonl` suite), read where it is.
+    File(PathBuf),
+}
+
+impl ItemDoc {
+    /// The file name the document is known by in chunks and spans.
+    pub fn file_name(&self) -> String {
+        match self {
+            ItemDoc::Text { name, .. } => name.clone(),
+            ItemDoc::File(p) => p
+                .file_name()
+                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into()),
+        }
+    }
+}
+
+/// How an answer is scored against the gold answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scoring {
+    /// SQuAD style: correct when a gold answer's words occur in the answer
+    /// (EM and F1 are reported too).
+    Qa,
+    /// RULER's `string_match_all`: the fraction of the golds the answer
+    /// contains (multi-value needles, variable tracking, common words).
+    All,
+}
+
+/// A passage that holds the answer: a byte range of one document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GoldSpan {
+    /// The document's file name.
+    pub doc: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One question to answer, with everything needed to score it.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub suite: &'static str,
+    /// Unique within the suite and stable across runs with the same seed.
+    pub id: String,
+    /// The breakdown label (`niah_single`, `answerable`, `bridge`, the
+    /// user's `kind`, …).
+    pub kind: String,
+    pub question: String,
+    pub docs: Vec<ItemDoc>,
+    /// Accepted answers; empty when the documents do not hold one.
+    pub answers: Vec<String>,
+    pub scoring: Scoring,
+    /// Passages that hold the answer, for retrieval recall (none known:
+    /// recall is not reported).
+    pub gold: Vec<GoldSpan>,
+    /// Synthetic suites: the context length asked for, in the answering
+    /// model's tokens, and the needle's relative depth.
+    pub length: Option<usize>,
+    pub depth: Option<f64>,
+}
+
+impl Item {
+    /// Whether a correct answer is a refusal.
+    pub fn unanswerable(&self) -> bool {
+        self.answers.is_empty()
+    }
+}
+
+/// `n` of `items`, spread evenly (every k-th) so a small limit still spans
+/// the whole grid or dataset.
+pub fn spread<T>(items: Vec<T>, n: Option<usize>) -> Vec<T> {
+    let Some(n) = n else { return items };
+    let step = (items.len() / n.max(1)).max(1);
+    items.into_iter().step_by(step).take(n).collect()
+}
+
+/// A file name safe on any file system, from a title.
+pub fn file_name_of(index: usize, title: &str) -> String {
+    let clean: String = title
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .take(48)
+        .collect();
+    format!("{index:02}-{}.txt", clean.trim_matches('-'))
+}

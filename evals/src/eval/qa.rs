@@ -1,0 +1,238 @@
+//! Question-answering suites over real text: SQuAD v2 dev, HotpotQA dev
+//! (distractor setting) and the user's own `jsonl` set.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use folio_corpora::datasets;
+use serde::Deserialize;
+
+use super::items::{file_name_of, spread, GoldSpan, Item, ItemDoc, Scoring, NOT_IN_DOCUMENT};
+
+/// Characters of an article a SQuAD item reads: the question's paragraph
+/// and its neighbours (about 1,500 tokens), so retrieval has something to
+/// choose from and a full read stays affordable.
+pub const SQUAD_WINDOW_CHARS: usize = 6000;
+
+/// SQuAD v2 dev questions, answerable (`kind` "answerable") and not
+/// ("unanswerable"), spread over the dev set. The document is the window of
+/// the article around the question's paragraph; that paragraph is the gold
+/// passage.
+pub fn squad(limit: Option<usize>, progress: bool) -> Result<Vec<Item>> {
+    let questions = datasets::squad(progress)?;
+    let mut articles: HashMap<&str, Vec<&str>> = HashMap::new();
+    for q in &questions {
+        let paras = articles.entry(q.title.as_str()).or_default();
+        if paras.last() != Some(&q.context.as_str()) {
+            paras.push(q.context.as_str());
+        }
+    }
+    let picked = spread(questions.iter().collect(), limit);
+    Ok(picked
+        .into_iter()
+        .map(|q| {
+            let paras = &articles[q.title.as_str()];
+            let at = paras.iter().position(|p| *p == q.context).unwrap_or(0);
+            let (text, gold) = window(paras, at);
+            Item {
+                suite: "squad",
+                id: q.id.clone(),
+                kind: if q.answers.is_empty() {
+                    "unanswerable".into()
+                } else {
+                    "answerable".into()
+                },
+                question: q.question.clone(),
+                docs: vec![ItemDoc::Text {
+                    name: file_name_of(0, &q.title),
+                    text,
+                }],
+                answers: q.answers.iter().map(|(a, _)| a.clone()).collect(),
+                scoring: Scoring::Qa,
+                gold: if q.answers.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![GoldSpan {
+                        doc: file_name_of(0, &q.title),
+                        start: gold.0,
+                        end: gold.1,
+                    }]
+                },
+                length: None,
+                depth: None,
+            }
+        })
+        .collect())
+}
+
+/// Paragraphs around `at`, added alternately after and before it while the
+/// text stays within [`SQUAD_WINDOW_CHARS`]; returns the text and the byte
+/// range of paragraph `at` in it.
+fn window(paras: &[&str], at: usize) -> (String, (usize, usize)) {
+    let (mut lo, mut hi) = (at, at + 1);
+    let mut chars = paras[at].len();
+    loop {
+        let mut grew = false;
+        if hi < paras.len() && chars + paras[hi].len() <= SQUAD_WINDOW_CHARS {
+            chars += paras[hi].len();
+            hi += 1;
+            grew = true;
+        }
+        if lo > 0 && chars + paras[lo - 1].len() <= SQUAD_WINDOW_CHARS {
+            chars += paras[lo - 1].len();
+            lo -= 1;
+            grew = true;
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut text = String::new();
+    let mut gold = (0, 0);
+    for (i, p) in paras[lo..hi].iter().enumerate() {
+        if i > 0 {
+            text.push_str("\n\n");
+        }
+        if lo + i == at {
+            gold = (text.len(), text.len() + p.len());
+        }
+        text.push_str(p);
+    }
+    (text, gold)
+}
+
+/// HotpotQA dev questions in the distractor setting: ten paragraphs, each
+/// its own document, two of them gold. `kind` is HotpotQA's type (bridge or
+/// comparison).
+pub fn hotpotqa(limit: Option<usize>, progress: bool) -> Result<Vec<Item>> {
+    let questions = spread(datasets::hotpotqa(progress)?, limit);
+    Ok(questions
+        .into_iter()
+        .map(|q| {
+            let mut docs = Vec::new();
+            let mut gold = Vec::new();
+            for (i, (title, text)) in q.paragraphs.iter().enumerate() {
+                let name = file_name_of(i, title);
+                let text = format!("{title}\n{text}\n");
+                if q.gold_titles.contains(title) {
+                    gold.push(GoldSpan {
+                        doc: name.clone(),
+                        start: 0,
+                        end: text.len(),
+                    });
+                }
+                docs.push(ItemDoc::Text { name, text });
+            }
+            Item {
+                suite: "hotpotqa",
+                id: q.id,
+                kind: if q.kind.is_empty() {
+                    "hotpotqa".into()
+                } else {
+                    q.kind
+                },
+                question: q.question,
+                docs,
+                answers: vec![q.answer],
+                scoring: Scoring::Qa,
+                gold,
+                length: None,
+                depth: None,
+            }
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct JsonlLine {
+    id: serde_json::Value,
+    doc: String,
+    question: String,
+    answers: Vec<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// The user's own set: one JSON object per line, `{"id", "doc" (relative to
+/// `docs`), "question", "answers", "kind"}`; an answer of
+/// `NOT_IN_DOCUMENT` makes the question unanswerable.
+pub fn jsonl(qa: &Path, docs: &Path, limit: Option<usize>) -> Result<Vec<Item>> {
+    let text = std::fs::read_to_string(qa)
+        .with_context(|| format!("reading the question file {}", qa.display()))?;
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let where_ = || format!("{} line {}", qa.display(), n + 1);
+        let raw: JsonlLine = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} is not {{\"id\", \"doc\", \"question\", \"answers\": [..], \"kind\"}}",
+                where_()
+            )
+        })?;
+        let id = match raw.id {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        if !seen.insert(id.clone()) {
+            bail!("{}: the id {id:?} is used twice", where_());
+        }
+        let path = docs.join(&raw.doc);
+        if !path.is_file() {
+            bail!(
+                "{}: the document {} does not exist (\"doc\" is relative to --docs {})",
+                where_(),
+                path.display(),
+                docs.display()
+            );
+        }
+        if raw.answers.is_empty() {
+            bail!(
+                "{}: \"answers\" is empty; use [\"{NOT_IN_DOCUMENT}\"] for a question the \
+                 document does not answer",
+                where_()
+            );
+        }
+        let unanswerable = raw.answers.iter().any(|a| a == NOT_IN_DOCUMENT);
+        items.push(Item {
+            suite: "jsonl",
+            id,
+            kind: raw.kind.unwrap_or_else(|| "jsonl".into()),
+            question: raw.question,
+            docs: vec![ItemDoc::File(path)],
+            answers: if unanswerable {
+                Vec::new()
+            } else {
+                raw.answers
+            },
+            scoring: Scoring::Qa,
+            gold: Vec::new(),
+            length: None,
+            depth: None,
+        });
+    }
+    if items.is_empty() {
+        bail!("{} holds no questions", qa.display());
+    }
+    Ok(spread(items, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_keeps_the_gold_paragraph_and_its_offsets() {
+        let a = "a".repeat(2500);
+        let b = "gold paragraph";
+        let c = "c".repeat(2500);
+        let d = "d".repeat(2500);
+        let (text, (s, e)) = window(&[&a, b, &c, &d], 1);
+        assert_eq!(&text[s..e], b);
+        // a and c fit beside b; d would pass the window.
+        assert!(text.starts_with(&a) && text.ends_with(&c));
+    }
+}

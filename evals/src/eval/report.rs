@@ -1,0 +1,161 @@
+//! `summary.json`, `report.md` and the charts of an output folder, rebuilt
+//! from `results.jsonl` (so a resumed or partial run reports what it has).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::charts;
+use super::run::{read_results, results_path};
+use super::summary::{summarize, Group, Summary};
+
+/// Files a report wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub summary: PathBuf,
+    pub report: PathBuf,
+    pub charts: Vec<PathBuf>,
+    pub summary_value: Summary,
+}
+
+/// Summarizes `out/results.jsonl` into `summary.json`, `report.md` and SVG
+/// charts in `out`; `command` is the command line to print in the report.
+pub fn write_report(out: &Path, command: &str) -> Result<Written> {
+    let records = read_results(&results_path(out))?;
+    let summary = summarize(&records);
+    let summary_path = out.join("summary.json");
+    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("writing {}", summary_path.display()))?;
+    let chart_files = charts::draw_all(&summary, out)?;
+    let models: std::collections::BTreeSet<&str> =
+        records.iter().map(|r| r.model.as_str()).collect();
+    let md = markdown(&summary, command, &models, &chart_files, out);
+    let report_path = out.join("report.md");
+    std::fs::write(&report_path, md)
+        .with_context(|| format!("writing {}", report_path.display()))?;
+    Ok(Written {
+        summary: summary_path,
+        report: report_path,
+        charts: chart_files,
+        summary_value: summary,
+    })
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}", v * 100.0)
+}
+
+fn opt_pct(v: Option<f64>) -> String {
+    v.map_or("–".into(), pct)
+}
+
+fn row(g: &Group, first: &str) -> String {
+    let chosen = g
+        .chosen
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "| {first} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {chosen} | {} | {} |\n",
+        g.items,
+        pct(g.score),
+        pct(g.exact),
+        pct(g.f1),
+        opt_pct(g.refusal_accuracy),
+        g.false_refusals,
+        opt_pct(g.retrieval_recall),
+        g.tokens_sent,
+        g.corpus_tokens,
+        g.seconds_mean,
+        g.seconds_p50,
+        g.peak_memory_max_bytes as f64 / (1u64 << 20) as f64,
+        g.fallbacks,
+        g.errors,
+    )
+}
+
+const HEADER: &str = "| score % | EM % | F1 % | refusal % | false refusals | recall % | tokens sent | corpus tokens | s mean | s p50 | peak MiB | plans | fallbacks | errors |\n";
+const RULE: &str =
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
+
+fn markdown(
+    summary: &Summary,
+    command: &str,
+    models: &std::collections::BTreeSet<&str>,
+    charts: &[PathBuf],
+    out: &Path,
+) -> String {
+    let mut md = String::from("# folio eval report\n\n");
+    let _ = writeln!(md, "Produced by:\n\n```\n{command}\n```\n");
+    let _ = writeln!(
+        md,
+        "{} answers; model(s): {}. Scores: containment of a gold answer (SQuAD-normalized) \
+         for QA items, the fraction of golds found (RULER `string_match_all`) for \
+         multi-answer items, a refusal for unanswerable items. EM and F1 are SQuAD's. \
+         `recall` is the share of gold passages a retrieved chunk overlaps (retrieval \
+         plans only). Peak memory is the process' resident peak during the answer.\n",
+        summary.records,
+        models.iter().copied().collect::<Vec<_>>().join(", ")
+    );
+    let mut suites: Vec<&str> = summary.groups.iter().map(|g| g.suite.as_str()).collect();
+    suites.dedup();
+    for suite in suites {
+        let _ = writeln!(md, "## {suite}\n");
+        md.push_str(&format!("| strategy | items {HEADER}"));
+        md.push_str(RULE);
+        for g in summary
+            .groups
+            .iter()
+            .filter(|g| g.suite == suite && g.kind == "all")
+        {
+            md.push_str(&row(g, &g.strategy));
+        }
+        let kinds: Vec<&Group> = summary
+            .groups
+            .iter()
+            .filter(|g| g.suite == suite && g.kind != "all")
+            .collect();
+        if kinds.len() > 1 || kinds.first().is_some_and(|g| g.kind != suite) {
+            let _ = writeln!(md, "\n### {suite} by kind\n");
+            md.push_str(&format!("| kind / strategy | items {HEADER}"));
+            md.push_str(RULE);
+            let mut kinds = kinds;
+            kinds.sort_by(|a, b| (&a.kind, &a.strategy).cmp(&(&b.kind, &b.strategy)));
+            for g in kinds {
+                md.push_str(&row(g, &format!("{} / {}", g.kind, g.strategy)));
+            }
+        }
+        for grid in summary.grids.iter().filter(|g| g.suite == suite) {
+            let _ = writeln!(
+                md,
+                "\n### {suite}: score by length × depth, {}\n",
+                grid.strategy
+            );
+            md.push_str("| tokens |");
+            for d in &grid.depths {
+                let _ = write!(md, " {d}% |");
+            }
+            md.push_str("\n|---:|");
+            md.push_str(&"---:|".repeat(grid.depths.len()));
+            md.push('\n');
+            for (l, cells) in grid.lengths.iter().zip(&grid.cells) {
+                let _ = write!(md, "| {l} |");
+                for c in cells {
+                    let _ = write!(md, " {} |", opt_pct(*c));
+                }
+                md.push('\n');
+            }
+        }
+        md.push('\n');
+    }
+    if !charts.is_empty() {
+        md.push_str("## Charts\n\n");
+        for c in charts {
+            let name = c.strip_prefix(out).unwrap_or(c).display().to_string();
+            let _ = writeln!(md, "![{name}]({name})\n");
+        }
+    }
+    md
+}

@@ -1,0 +1,321 @@
+//! Running a suite: every item through every strategy, one JSON line per
+//! answer appended as soon as it exists, so a killed run resumes where it
+//! stopped.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use folio_engine::ask::{ask, plan, AskOptions, Corpus, Models};
+use folio_engine::llm::GenerateOptions;
+use folio_engine::router::{Budget, DeviceProfile, StrategyKind};
+
+use super::items::{Item, ItemDoc};
+use super::record::EvalRecord;
+
+/// A strategy an evaluation compares: one forced kind, or the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalStrategy {
+    Forced(StrategyKind),
+    /// The router's choice within the budget, with Self-Route fallback.
+    Auto,
+}
+
+impl EvalStrategy {
+    /// The name in records and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalStrategy::Forced(k) => k.name(),
+            EvalStrategy::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for EvalStrategy {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(EvalStrategy::Auto),
+            other => other.parse().map(EvalStrategy::Forced).map_err(|_| {
+                anyhow::anyhow!("unknown strategy {other:?}: rag, compress, full or auto")
+            }),
+        }
+    }
+}
+
+/// How to answer the items and where the results go.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Run in this order; `auto` should come last so it can reuse a forced
+    /// run that chose the same plan.
+    pub strategies: Vec<EvalStrategy>,
+    /// The output folder (results.jsonl, the item documents, scratch
+    /// indexes).
+    pub out: PathBuf,
+    /// `auto`'s budget. Forced retrieval and compression keep only its
+    /// token limit, a forced full read none of it (their point is to
+    /// measure the strategy, whatever it costs).
+    pub budget: Budget,
+    pub rag_k: usize,
+    pub max_tokens: usize,
+    /// The answering model's id, written in every record.
+    pub model: String,
+}
+
+/// The results file in an output folder.
+pub fn results_path(out: &Path) -> PathBuf {
+    out.join("results.jsonl")
+}
+
+/// Records already in `path` (none when it does not exist).
+pub fn read_results(path: &Path) -> Result<Vec<EvalRecord>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| {
+                format!(
+                    "{} line {} is not an eval record; move the file away to start over",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+type Key = (String, String, String);
+
+fn key(suite: &str, id: &str, strategy: &str) -> Key {
+    (suite.to_string(), id.to_string(), strategy.to_string())
+}
+
+/// How many of `items` × strategies already have a record in `out`.
+pub fn already_done(config: &RunConfig, items: &[Item]) -> Result<usize> {
+    let done: std::collections::HashSet<Key> = read_results(&results_path(&config.out))?
+        .into_iter()
+        .map(|r| key(&r.suite, &r.id, &r.strategy))
+        .collect();
+    Ok(items
+        .iter()
+        .flat_map(|i| config.strategies.iter().map(move |s| (i, s)))
+        .filter(|(i, s)| done.contains(&key(i.suite, &i.id, s.name())))
+        .count())
+}
+
+/// Answers every item with every strategy not yet in `results.jsonl`,
+/// appending each record and handing it to `on_record`.
+pub fn run(
+    config: &RunConfig,
+    items: &[Item],
+    models: Models,
+    profile: &DeviceProfile,
+    on_record: &mut dyn FnMut(&EvalRecord),
+) -> Result<()> {
+    std::fs::create_dir_all(&config.out)
+        .with_context(|| format!("creating {}", config.out.display()))?;
+    let path = results_path(&config.out);
+    let mut done: HashMap<Key, EvalRecord> = read_results(&path)?
+        .into_iter()
+        .map(|r| (key(&r.suite, &r.id, &r.strategy), r))
+        .collect();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    for item in items {
+        let pending: Vec<EvalStrategy> = config
+            .strategies
+            .iter()
+            .copied()
+            .filter(|s| !done.contains_key(&key(item.suite, &item.id, s.name())))
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        let files = write_item(config, item);
+        for strategy in pending {
+            let record = match files
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{e:#}"))
+                .and_then(|f| f.open())
+            {
+                Ok(corpus) => answer(config, item, strategy, corpus, models, profile, &done),
+                Err(e) => {
+                    let mut r = EvalRecord::new(item, strategy.name(), &config.model);
+                    r.error = Some(format!("{e:#}"));
+                    r
+                }
+            };
+            writeln!(file, "{}", serde_json::to_string(&record)?)?;
+            file.flush()?;
+            on_record(&record);
+            done.insert(key(item.suite, &item.id, strategy.name()), record);
+        }
+        if let Ok(f) = files {
+            // Scratch indexes are rebuilt on a rerun; the documents stay.
+            let _ = std::fs::remove_dir_all(&f.store_dir);
+        }
+    }
+    Ok(())
+}
+
+/// An item's documents on disk and where its scratch index goes.
+struct ItemFiles {
+    paths: Vec<PathBuf>,
+    store_dir: PathBuf,
+}
+
+impl ItemFiles {
+    /// A fresh corpus over the files with no index yet: each strategy that
+    /// retrieves builds (and reports) its own.
+    fn open(&self) -> Result<Corpus> {
+        let mut corpus = Corpus::open(&self.paths, false)?;
+        if !corpus.skipped.is_empty() {
+            bail!("{}", corpus.skipped.join("; "));
+        }
+        if self.store_dir.exists() {
+            std::fs::remove_dir_all(&self.store_dir)
+                .with_context(|| format!("removing {}", self.store_dir.display()))?;
+        }
+        corpus.store_dir = self.store_dir.clone();
+        Ok(corpus)
+    }
+}
+
+/// Writes the item's generated documents to files under the run's folder.
+fn write_item(config: &RunConfig, item: &Item) -> Result<ItemFiles> {
+    let safe: String = item
+        .id
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dir = config.out.join("docs").join(item.suite).join(&safe);
+    let mut paths = Vec::new();
+    for doc in &item.docs {
+        match doc {
+            ItemDoc::Text { name, text } => {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let path = dir.join(name);
+                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                paths.push(path);
+            }
+            ItemDoc::File(path) => paths.push(path.clone()),
+        }
+    }
+    Ok(ItemFiles {
+        paths,
+        store_dir: config
+            .out
+            .join("stores")
+            .join(format!("{}-{safe}", item.suite)),
+    })
+}
+
+fn answer(
+    config: &RunConfig,
+    item: &Item,
+    strategy: EvalStrategy,
+    mut corpus: Corpus,
+    models: Models,
+    profile: &DeviceProfile,
+    done: &HashMap<Key, EvalRecord>,
+) -> EvalRecord {
+    let mut record = EvalRecord::new(item, strategy.name(), &config.model);
+    let options = options(config, strategy);
+    if strategy == EvalStrategy::Auto {
+        if let Some(reused) = reuse(config, item, &corpus, models, profile, &options, done) {
+            return reused;
+        }
+    }
+    reset_peak_rss();
+    match ask(
+        &mut corpus,
+        models,
+        profile,
+        &item.question,
+        &options,
+        &mut |_| {},
+    ) {
+        Ok(answer) => record.fill(item, &answer),
+        Err(e) => record.error = Some(format!("{e:#}")),
+    }
+    record
+}
+
+fn options(config: &RunConfig, strategy: EvalStrategy) -> AskOptions {
+    let (budget, forced) = match strategy {
+        EvalStrategy::Auto => (config.budget, None),
+        // A full read is the whole corpus whatever the token limit.
+        EvalStrategy::Forced(StrategyKind::Full) => (Budget::default(), Some(StrategyKind::Full)),
+        EvalStrategy::Forced(kind) => (
+            Budget {
+                context_tokens: config.budget.context_tokens,
+                ..Default::default()
+            },
+            Some(kind),
+        ),
+    };
+    AskOptions {
+        budget,
+        forced,
+        rag_k: config.rag_k,
+        generate: GenerateOptions {
+            max_new_tokens: config.max_tokens,
+            ..Default::default()
+        },
+        self_route: strategy == EvalStrategy::Auto,
+        progress: false,
+    }
+}
+
+/// `auto`'s record copied from a forced run that executed the very plan
+/// the router picks now (same strategy, RoPE, attention and KV settings),
+/// unless that plan was retrieval whose answer `auto` would escalate.
+fn reuse(
+    config: &RunConfig,
+    item: &Item,
+    corpus: &Corpus,
+    models: Models,
+    profile: &DeviceProfile,
+    options: &AskOptions,
+    done: &HashMap<Key, EvalRecord>,
+) -> Option<EvalRecord> {
+    let (_, decision) = plan(corpus, models, profile, &item.question, options).ok()?;
+    let chosen = &decision.chosen.strategy;
+    let kind = chosen.kind();
+    let forced = done.get(&key(item.suite, &item.id, kind.name()))?;
+    let escalates = kind == StrategyKind::Rag && forced.flagged_not_found;
+    if forced.error.is_some() || forced.chosen != chosen.describe() || escalates {
+        return None;
+    }
+    let mut r = forced.clone();
+    r.strategy = EvalStrategy::Auto.name().to_string();
+    r.reused_from = Some(kind.name().to_string());
+    r.model = config.model.clone();
+    Some(r)
+}
+
+/// Resets the kernel's peak-RSS mark so the next answer's peak is its own
+/// (Linux `clear_refs` 5); where that is refused the peak stays the
+/// process' so far.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
