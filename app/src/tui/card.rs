@@ -46,24 +46,7 @@ pub fn read_spans(t: &TradeOffs, path: &str, len: usize) -> Vec<Span> {
                 .map(|d| d.span)
                 .collect();
             dropped.sort_by_key(|s| s.start);
-            let mut kept = Vec::new();
-            let mut at = 0;
-            for d in dropped {
-                if d.start > at {
-                    kept.push(Span {
-                        start: at,
-                        end: d.start,
-                    });
-                }
-                at = at.max(d.end);
-            }
-            if at < len {
-                kept.push(Span {
-                    start: at,
-                    end: len,
-                });
-            }
-            kept
+            folio_engine::compress::complement(&dropped, len)
         }
     }
 }

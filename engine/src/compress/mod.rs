@@ -37,7 +37,7 @@ use serde::Serialize;
 pub use baselines::{random_sentences, truncate};
 pub use coarse::CoarseStats;
 pub use fine::FineStats;
-pub use spans::{GAP, JOIN};
+pub use spans::{complement, GAP, JOIN};
 
 use crate::answer::{answer_from_document, AnswerOptions, AnswerReport};
 use crate::llm::Model;

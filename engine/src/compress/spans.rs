@@ -68,8 +68,10 @@ pub(crate) fn assemble(text: &str, layout: &Layout, keep: &[bool]) -> Assembly {
     }
 }
 
-/// The parts of `[0, len)` outside the sorted, disjoint `kept` spans.
-pub(crate) fn complement(kept: &[Span], len: usize) -> Vec<Span> {
+/// The parts of `[0, len)` outside the `kept` spans (sorted by start; they
+/// may overlap): what was dropped from what was kept, and back (the TUI's
+/// coverage bar reads what a compressed answer saw this way).
+pub fn complement(kept: &[Span], len: usize) -> Vec<Span> {
     let mut out = Vec::new();
     let mut at = 0;
     for s in kept {
@@ -79,7 +81,7 @@ pub(crate) fn complement(kept: &[Span], len: usize) -> Vec<Span> {
                 end: s.start,
             });
         }
-        at = s.end;
+        at = at.max(s.end);
     }
     if at < len {
         out.push(Span {
