@@ -30,14 +30,13 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let mut strategies = strategies;
     strategies.sort_by_key(|s| *s == EvalStrategy::Auto);
     strategies.dedup();
-    let command = std::env::args()
-        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ");
     if !args.report_only {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        report::log_command(&args.out, &command_line())?;
         answer_all(&args, &suite, strategies)?;
     }
-    let written = report::write_report(&args.out, &command)?;
+    let written = report::write_report(&args.out)?;
     if args.json {
         return print_json(&written.summary_value);
     }
@@ -50,6 +49,19 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// This process' command line as `folio …` (quoted where needed), for the
+/// reports.
+fn command_line() -> String {
+    std::iter::once("folio".to_string())
+        .chain(
+            std::env::args()
+                .skip(1)
+                .map(|a| if a.contains(' ') { format!("'{a}'") } else { a }),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn file_name(p: &std::path::Path) -> String {
@@ -179,8 +191,7 @@ pub fn seed_claims(args: SeedClaimsArgs) -> Result<()> {
         context: args.context,
         evals: args.evals,
     });
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let md = markdown(&claims, &command);
+    let md = markdown(&claims, &command_line());
     match args.out {
         Some(path) => {
             std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;

@@ -19,9 +19,28 @@ pub struct Written {
     pub summary_value: Summary,
 }
 
+/// The file listing the commands that wrote a folder's results.
+const COMMANDS: &str = "commands.txt";
+
+/// Appends `command` to the folder's list of commands that produced its
+/// results (a resumed run adds a line).
+pub fn log_command(out: &Path, command: &str) -> Result<()> {
+    use std::io::Write;
+    let path = out.join(COMMANDS);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{command}").with_context(|| format!("writing {}", path.display()))
+}
+
 /// Summarizes `out/results.jsonl` into `summary.json`, `report.md` and SVG
-/// charts in `out`; `command` is the command line to print in the report.
-pub fn write_report(out: &Path, command: &str) -> Result<Written> {
+/// charts in `out`; the report quotes the commands in `commands.txt`.
+pub fn write_report(out: &Path) -> Result<Written> {
+    let command =
+        std::fs::read_to_string(out.join(COMMANDS)).unwrap_or_else(|_| "(not recorded)".into());
+    let command = command.trim_end();
     let records = read_results(&results_path(out))?;
     let summary = summarize(&records);
     let summary_path = out.join("summary.json");
@@ -88,7 +107,10 @@ fn markdown(
     out: &Path,
 ) -> String {
     let mut md = String::from("# folio eval report\n\n");
-    let _ = writeln!(md, "Produced by:\n\n```\n{command}\n```\n");
+    let _ = writeln!(
+        md,
+        "Produced by (a resumed run adds a line):\n\n```\n{command}\n```\n"
+    );
     let _ = writeln!(
         md,
         "{} answers; model(s): {}. Scores: containment of a gold answer (SQuAD-normalized) \
