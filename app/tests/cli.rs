@@ -247,3 +247,19 @@ fn unknown_model_lists_the_known_ones() {
         stderr(&out)
     );
 }
+
+#[test]
+fn bare_folio_without_a_terminal_says_what_to_use_instead() {
+    let out = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running folio");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("needs a terminal") && err.contains("folio ask"),
+        "{err}"
+    );
+    // Nothing was drawn: no alternate-screen escape codes.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
+}

@@ -48,6 +48,13 @@ use worker::{Worker, WorkerConfig};
 
 /// Runs the terminal UI until the user quits.
 pub fn run(args: TuiArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        anyhow::bail!(
+            "the terminal UI needs a terminal on stdin and stdout; in scripts use `folio ask \
+             QUESTION --corpus …` (see `folio --help`)"
+        );
+    }
     let (paths, label) = corpus_paths(&args.corpus)?;
     let budget = BudgetState {
         latency: args.budget.budget_latency.clone(),
