@@ -180,8 +180,8 @@ fn the_users_jsonl_set_scores_refusals_and_rejects_bad_lines() {
     assert_eq!(rs.len(), 2);
     let absent = rs.iter().find(|r| r["kind"] == "absent").unwrap();
     assert_eq!(absent["golds"].as_array().unwrap().len(), 0);
-    // An unanswerable item scores exactly when folio says not found.
-    let refused = absent["refused"].as_bool().unwrap() || absent["flagged_not_found"] == true;
+    // An unanswerable item scores exactly when the model abstains.
+    let refused = absent["refused"].as_bool().unwrap();
     assert_eq!(absent["correct"].as_bool().unwrap(), refused, "{absent}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("absent / full"), "{report}");

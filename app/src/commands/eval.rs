@@ -27,9 +27,13 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         bail!("--strategies is empty: name some of rag, compress, full, auto");
     }
     // `auto` last: it reuses a forced run that executed the same plan.
-    let mut strategies = strategies;
+    let mut strategies: Vec<EvalStrategy> = strategies
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| !strategies[..*i].contains(s))
+        .map(|(_, s)| *s)
+        .collect();
     strategies.sort_by_key(|s| *s == EvalStrategy::Auto);
-    strategies.dedup();
     if !args.report_only {
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("creating {}", args.out.display()))?;

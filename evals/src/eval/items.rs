@@ -89,6 +89,31 @@ pub fn spread<T>(items: Vec<T>, n: Option<usize>) -> Vec<T> {
     items.into_iter().step_by(step).take(n).collect()
 }
 
+/// `n` items spread evenly within each kind (kinds interleave in the
+/// generated grids, so a plain every-k-th pick could keep only one).
+pub fn spread_by_kind(items: Vec<Item>, n: Option<usize>) -> Vec<Item> {
+    let Some(n) = n else { return items };
+    let mut kinds: Vec<String> = items.iter().map(|i| i.kind.clone()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let per_kind = n.div_ceil(kinds.len().max(1));
+    let mut picked: Vec<Item> = Vec::new();
+    for kind in &kinds {
+        let of_kind: Vec<Item> = items.iter().filter(|i| &i.kind == kind).cloned().collect();
+        picked.extend(spread(of_kind, Some(per_kind)));
+    }
+    // Back to the generation order (lengths first), then cut to n.
+    let order = |i: &Item| {
+        items
+            .iter()
+            .position(|x| x.id == i.id)
+            .unwrap_or(usize::MAX)
+    };
+    picked.sort_by_key(order);
+    picked.truncate(n);
+    picked
+}
+
 /// A file name safe on any file system, from a title.
 pub fn file_name_of(index: usize, title: &str) -> String {
     let clean: String = title
@@ -97,4 +122,41 @@ pub fn file_name_of(index: usize, title: &str) -> String {
         .take(48)
         .collect();
     format!("{index:02}-{}.txt", clean.trim_matches('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: usize, kind: &str) -> Item {
+        Item {
+            suite: "niah",
+            id: id.to_string(),
+            kind: kind.into(),
+            question: "q".into(),
+            docs: Vec::new(),
+            answers: vec!["a".into()],
+            scoring: Scoring::Qa,
+            gold: Vec::new(),
+            length: None,
+            depth: None,
+        }
+    }
+
+    #[test]
+    fn a_limit_keeps_every_kind_of_an_interleaved_grid() {
+        let kinds = ["single", "multikey", "multivalue"];
+        let items: Vec<Item> = (0..60).map(|i| item(i, kinds[i % 3])).collect();
+        // Every 3rd would keep only "single"; per kind keeps all three.
+        assert!(spread(items.clone(), Some(20))
+            .iter()
+            .all(|i| i.kind == "single"));
+        let picked = spread_by_kind(items, Some(21));
+        assert_eq!(picked.len(), 21);
+        for k in kinds {
+            assert_eq!(picked.iter().filter(|i| i.kind == k).count(), 7, "{k}");
+        }
+        let ids: Vec<usize> = picked.iter().map(|i| i.id.parse().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "generation order kept");
+    }
 }

@@ -99,7 +99,10 @@ pub fn load_items(
             tokenizer,
             seed: options.seed,
         };
-        Ok::<_, anyhow::Error>(items::spread(make(&source, &options.lengths)?, limit))
+        Ok::<_, anyhow::Error>(items::spread_by_kind(
+            make(&source, &options.lengths)?,
+            limit,
+        ))
     };
     match suite {
         Suite::Niah => synthetic(synthetic::niah),

@@ -123,7 +123,13 @@ impl EvalRecord {
             };
             *slot += s.measured_s;
         }
-        self.seconds = t.measured_seconds + t.fallback.as_ref().map_or(0.0, |f| f.first_seconds);
+        // After an escalation the first plan's time is not in the stages.
+        let first = t
+            .fallback
+            .as_ref()
+            .filter(|f| f.to.is_some())
+            .map_or(0.0, |f| f.first_seconds);
+        self.seconds = t.measured_seconds + first;
         self.predicted_seconds = t.predicted_seconds;
         self.peak_memory_bytes = t.measured_peak_memory_bytes;
         self.kv_bytes = t.read.kv_cache_bytes;
@@ -145,7 +151,9 @@ impl EvalRecord {
 pub fn score(record: &mut EvalRecord, item: &Item) {
     let answer = record.answer.as_str();
     if item.unanswerable() {
-        let refused = record.refused || record.flagged_not_found;
+        // SQuAD v2 credits an abstention, not an answer folio merely
+        // flagged as unsupported.
+        let refused = record.refused;
         record.score = f64::from(u8::from(refused));
         record.correct = refused;
         record.exact = refused;

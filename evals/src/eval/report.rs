@@ -83,7 +83,7 @@ fn row(g: &Group, first: &str) -> String {
         pct(g.exact),
         pct(g.f1),
         opt_pct(g.refusal_accuracy),
-        g.false_refusals,
+        opt_pct(g.flagged_answerable),
         opt_pct(g.retrieval_recall),
         g.tokens_sent,
         g.corpus_tokens,
@@ -95,7 +95,7 @@ fn row(g: &Group, first: &str) -> String {
     )
 }
 
-const HEADER: &str = "| score % | EM % | F1 % | refusal % | false refusals | recall % | tokens sent | corpus tokens | s mean | s p50 | peak MiB | plans | fallbacks | errors |\n";
+const HEADER: &str = "| score % | EM % | F1 % | refusal % | flagged % | recall % | tokens sent | corpus tokens | s mean | s p50 | peak MiB | plans | fallbacks | errors |\n";
 const RULE: &str =
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
 
@@ -115,9 +115,14 @@ fn markdown(
         md,
         "{} answers; model(s): {}. Scores: containment of a gold answer (SQuAD-normalized) \
          for QA items, the fraction of golds found (RULER `string_match_all`) for \
-         multi-answer items, a refusal for unanswerable items. EM and F1 are SQuAD's. \
+         multi-answer items, an abstention for unanswerable items (`refusal`). EM and F1 \
+         are SQuAD's. `flagged` is the share of answerable items folio marked not found. \
          `recall` is the share of gold passages a retrieved chunk overlaps (retrieval \
-         plans only). Peak memory is the process' resident peak during the answer.\n",
+         plans only). Seconds include building the index when a retrieval plan needs one \
+         (every item is a fresh corpus). Peak memory is the process' resident peak during \
+         the answer: both models' weights and whatever the allocator kept from earlier \
+         answers included. The needle grids leave out multi-value items (their needles sit \
+         at several depths).\n",
         summary.records,
         models.iter().copied().collect::<Vec<_>>().join(", ")
     );
@@ -139,7 +144,10 @@ fn markdown(
             .iter()
             .filter(|g| g.suite == suite && g.kind != "all")
             .collect();
-        if kinds.len() > 1 || kinds.first().is_some_and(|g| g.kind != suite) {
+        let mut distinct: Vec<&str> = kinds.iter().map(|g| g.kind.as_str()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > 1 {
             let _ = writeln!(md, "\n### {suite} by kind\n");
             md.push_str(&format!("| kind / strategy | items {HEADER}"));
             md.push_str(RULE);

@@ -68,26 +68,47 @@ pub fn results_path(out: &Path) -> PathBuf {
     out.join("results.jsonl")
 }
 
-/// Records already in `path` (none when it does not exist).
+/// Records in `path` (none when it does not exist), the latest per
+/// (suite, item, strategy): a retried answer replaces an earlier error. A
+/// torn last line (a run killed mid-write) is ignored; any other bad line is
+/// an error.
 pub fn read_results(path: &Path) -> Result<Vec<EvalRecord>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
+    let lines: Vec<(usize, &str)> = text
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| {
-                format!(
-                    "{} line {} is not an eval record; move the file away to start over",
-                    path.display(),
-                    i + 1
-                )
-            })
-        })
-        .collect()
+        .collect();
+    let mut latest: Vec<EvalRecord> = Vec::new();
+    let mut at: HashMap<Key, usize> = HashMap::new();
+    for (n, (i, line)) in lines.iter().enumerate() {
+        let record: EvalRecord = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(_) if n + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "{} line {} is not an eval record; move the file away to start over",
+                        path.display(),
+                        i + 1
+                    )
+                })
+            }
+        };
+        let k = key(&record.suite, &record.id, &record.strategy);
+        match at.get(&k) {
+            Some(&slot) => latest[slot] = record,
+            None => {
+                at.insert(k, latest.len());
+                latest.push(record);
+            }
+        }
+    }
+    Ok(latest)
 }
 
 type Key = (String, String, String);
@@ -96,10 +117,11 @@ fn key(suite: &str, id: &str, strategy: &str) -> Key {
     (suite.to_string(), id.to_string(), strategy.to_string())
 }
 
-/// How many of `items` × strategies already have a record in `out`.
+/// How many of `items` × strategies already have an answer in `out`.
 pub fn already_done(config: &RunConfig, items: &[Item]) -> Result<usize> {
     let done: std::collections::HashSet<Key> = read_results(&results_path(&config.out))?
         .into_iter()
+        .filter(|r| r.error.is_none())
         .map(|r| key(&r.suite, &r.id, &r.strategy))
         .collect();
     Ok(items
@@ -121,10 +143,20 @@ pub fn run(
     std::fs::create_dir_all(&config.out)
         .with_context(|| format!("creating {}", config.out.display()))?;
     let path = results_path(&config.out);
+    // Answers that failed are tried again (the new record replaces them).
     let mut done: HashMap<Key, EvalRecord> = read_results(&path)?
         .into_iter()
+        .filter(|r| r.error.is_none())
         .map(|r| (key(&r.suite, &r.id, &r.strategy), r))
         .collect();
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if !text.is_empty() && !text.ends_with('\n') {
+            // Cut a torn last line so the next record starts on its own.
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            std::fs::write(&path, &text[..keep])
+                .with_context(|| format!("repairing {}", path.display()))?;
+        }
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -303,13 +335,16 @@ fn reuse(
     let kind = chosen.kind();
     let forced = done.get(&key(item.suite, &item.id, kind.name()))?;
     let escalates = kind == StrategyKind::Rag && forced.flagged_not_found;
-    if forced.error.is_some() || forced.chosen != chosen.describe() || escalates {
+    if forced.error.is_some()
+        || forced.model != config.model
+        || forced.chosen != chosen.describe()
+        || escalates
+    {
         return None;
     }
     let mut r = forced.clone();
     r.strategy = EvalStrategy::Auto.name().to_string();
     r.reused_from = Some(kind.name().to_string());
-    r.model = config.model.clone();
     Some(r)
 }
 
@@ -318,4 +353,42 @@ fn reuse(
 /// process' so far.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_keep_the_latest_record_and_skip_a_torn_last_line() {
+        let dir = std::env::temp_dir().join(format!("folio-eval-results-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("results.jsonl");
+        let line = |strategy: &str, error: Option<&str>| {
+            let r = EvalRecord {
+                suite: "s".into(),
+                id: "1".into(),
+                strategy: strategy.into(),
+                error: error.map(str::to_string),
+                ..Default::default()
+            };
+            serde_json::to_string(&r).unwrap()
+        };
+        let text = format!(
+            "{}\n{}\n{}\n{{\"suite\": \"s\", \"id",
+            line("rag", Some("timed out")),
+            line("full", None),
+            line("rag", None)
+        );
+        std::fs::write(&path, text).unwrap();
+        let records = read_results(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        let rag = records.iter().find(|r| r.strategy == "rag").unwrap();
+        assert!(rag.error.is_none(), "the retry replaced the error");
+        // A bad line that is not the last one is an error naming it.
+        std::fs::write(&path, format!("nonsense\n{}\n", line("rag", None))).unwrap();
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -23,8 +23,10 @@ pub struct Group {
     pub f1: f64,
     /// Unanswerable items: fraction refused. `None` when there are none.
     pub refusal_accuracy: Option<f64>,
-    /// Answerable items folio flagged not found.
-    pub false_refusals: usize,
+    /// Share of the answerable items folio flagged not found (a refusal
+    /// or an answer its words do not support). `None` without answerable
+    /// items.
+    pub flagged_answerable: Option<f64>,
     /// Mean retrieval recall of the gold passages (retrieval plans only).
     pub retrieval_recall: Option<f64>,
     pub tokens_sent: f64,
@@ -40,7 +42,8 @@ pub struct Group {
     pub fallbacks: usize,
 }
 
-/// Mean score per (length, depth) of one strategy on the needle suite.
+/// Mean score per (length, depth) of one strategy on the needle suite
+/// (single and multi-key needles).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grid {
     pub suite: String,
@@ -105,10 +108,11 @@ fn group(suite: String, strategy: String, kind: String, rs: &[&EvalRecord]) -> G
                 .filter(|r| r.golds.is_empty())
                 .map(|r| f64::from(u8::from(r.correct))),
         ),
-        false_refusals: rs
-            .iter()
-            .filter(|r| !r.golds.is_empty() && r.flagged_not_found)
-            .count(),
+        flagged_answerable: mean(
+            rs.iter()
+                .filter(|r| !r.golds.is_empty())
+                .map(|r| f64::from(u8::from(r.flagged_not_found))),
+        ),
         retrieval_recall: mean(rs.iter().filter_map(|r| r.retrieval_recall)),
         tokens_sent: mean(answered.iter().map(|r| r.tokens_sent as f64)).unwrap_or(0.0),
         corpus_tokens: mean(answered.iter().map(|r| r.corpus_tokens as f64)).unwrap_or(0.0),
@@ -137,7 +141,9 @@ fn group(suite: String, strategy: String, kind: String, rs: &[&EvalRecord]) -> G
 fn grids(records: &[EvalRecord]) -> Vec<Grid> {
     type Cells = BTreeMap<(usize, u32), Vec<f64>>;
     let mut by: BTreeMap<(String, String), Cells> = BTreeMap::new();
-    for r in records {
+    // Multi-value items have needles at several depths (the grid's is the
+    // first one's): they are left out of the depth grid.
+    for r in records.iter().filter(|r| r.kind != "niah_multivalue") {
         if let (Some(length), Some(depth)) = (r.length, r.depth) {
             by.entry((r.suite.clone(), r.strategy.clone()))
                 .or_default()
@@ -150,6 +156,7 @@ fn grids(records: &[EvalRecord]) -> Vec<Grid> {
         .map(|((suite, strategy), cells)| {
             let mut lengths: Vec<usize> = cells.keys().map(|k| k.0).collect();
             let mut depths: Vec<u32> = cells.keys().map(|k| k.1).collect();
+            lengths.sort_unstable();
             lengths.dedup();
             depths.sort_unstable();
             depths.dedup();

@@ -91,9 +91,8 @@ fn take(s: &str, bytes: usize) -> String {
             out.push_str("\n\n");
         }
     }
-    let cut = out[out.len() * 4 / 5..]
-        .rfind(". ")
-        .map_or(out.len(), |p| out.len() * 4 / 5 + p + 1);
+    let from = floor(&out, out.len() * 4 / 5);
+    let cut = out[from..].rfind(". ").map_or(out.len(), |p| from + p + 1);
     out.truncate(floor(&out, cut));
     out
 }
@@ -329,12 +328,33 @@ fn common_words(source: &Source, length: usize) -> Item {
         words.extend(std::iter::repeat_n(*w, rare_freq));
     }
     words.shuffle(&mut rng);
-    let mut text = String::from(
-        "Below is a numbered list of words. In these words, some appear more often than \
-         others. Memorize the ones that appear most often.\n",
-    );
-    for (i, w) in words.iter().enumerate() {
-        text.push_str(&format!("{}. {w}\n", i + 1));
+    let list = |words: &[&str]| {
+        let mut text = String::from(
+            "Below is a numbered list of words. In these words, some appear more often than \
+             others. Memorize the ones that appear most often.\n",
+        );
+        for (i, w) in words.iter().enumerate() {
+            text.push_str(&format!("{}. {w}\n", i + 1));
+        }
+        text
+    };
+    // Entries cost 4-8 tokens depending on the tokenizer (digits may be one
+    // token each): measure once and drop rare words to fit the length.
+    let mut text = list(&words);
+    let tokens = source.count(&text);
+    if tokens > length {
+        let per_entry = tokens as f64 / words.len().max(1) as f64;
+        let excess = ((tokens - length) as f64 / per_entry).ceil() as usize;
+        let mut dropped = 0;
+        words.retain(|w| {
+            let rare = !common.contains(w);
+            if rare && dropped < excess {
+                dropped += 1;
+                return false;
+            }
+            true
+        });
+        text = list(&words);
     }
     Item {
         suite: "ruler",
