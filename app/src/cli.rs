@@ -491,8 +491,10 @@ pub struct IngestArgs {
     /// Chunks per committed batch.
     #[arg(long, default_value_t = 4096)]
     pub commit_every: usize,
-    /// Use a Qdrant server (gRPC URL) instead of the in-process engine.
-    #[arg(long)]
+    /// Keep vectors on a Qdrant server or cluster (gRPC, e.g.
+    /// http://localhost:6334) instead of the in-process engine. A store is
+    /// bound to the backend it was created with.
+    #[arg(long, env = "FOLIO_QDRANT_URL")]
     pub qdrant_url: Option<String>,
     #[arg(long)]
     pub json: bool,
@@ -514,8 +516,10 @@ pub struct SearchArgs {
     /// Also print the hits assembled in document order (OP-RAG).
     #[arg(long)]
     pub assemble: bool,
-    /// Use a Qdrant server (gRPC URL) instead of the in-process engine.
-    #[arg(long)]
+    /// Keep vectors on a Qdrant server or cluster (gRPC, e.g.
+    /// http://localhost:6334) instead of the in-process engine. A store is
+    /// bound to the backend it was created with.
+    #[arg(long, env = "FOLIO_QDRANT_URL")]
     pub qdrant_url: Option<String>,
     #[arg(long)]
     pub json: bool,

@@ -24,6 +24,11 @@ pub struct Manifest {
     pub version: u32,
     /// The embedding model of the vectors; `None` for a BM25-only store.
     pub embed_model: Option<String>,
+    /// The Qdrant server collection holding the vectors; `None` when they
+    /// are in the in-process engine (`STORE/qdrant/`). The server's URL is
+    /// not kept: it is given each time (`--qdrant-url`, `FOLIO_QDRANT_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qdrant_collection: Option<String>,
     pub chunker: ChunkerConfig,
     /// Every chunk id below this was handed out at some point; ids at or
     /// above it are leftovers of an interrupted ingest.
@@ -76,10 +81,15 @@ pub struct StoredDoc {
 
 impl Manifest {
     /// The manifest of a store with nothing in it yet.
-    pub fn empty(embed_model: Option<String>, chunker: ChunkerConfig) -> Self {
+    pub fn empty(
+        embed_model: Option<String>,
+        qdrant_collection: Option<String>,
+        chunker: ChunkerConfig,
+    ) -> Self {
         Self {
             version: VERSION,
             embed_model,
+            qdrant_collection,
             chunker,
             next_id: 0,
             docs: Vec::new(),

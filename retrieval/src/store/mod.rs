@@ -29,15 +29,18 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::bm25::Bm25Index;
 use crate::chunk::{Chunker, ChunkerConfig};
 use crate::embed::{Embedder, DIMS, MODEL_ID};
-use crate::vector::{EdgeStore, VectorStore};
+use crate::vector::{EdgeStore, ServerStore, VectorStore};
 pub use ingest::{IngestOptions, IngestReport, SkippedFile};
 pub use manifest::{DocEntry, Manifest, StoredDoc};
 pub use search::{Hit, Mode, SearchReport};
+use sha2::{Digest, Sha256};
 
 /// How a store is opened.
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
-    /// Use a Qdrant server at this URL instead of the in-process engine.
+    /// Use a Qdrant server at this URL instead of the in-process engine
+    /// (`None`: `FOLIO_QDRANT_URL` if set). A store keeps the backend it was
+    /// created with.
     pub qdrant_url: Option<String>,
     /// Threads for the embedding model (`None`: all cores).
     pub threads: Option<usize>,
@@ -111,7 +114,11 @@ impl CorpusStore {
                             .with_context(|| format!("removing {}", p.display()))?;
                     }
                 }
-                Manifest::empty(dense.then(|| MODEL_ID.to_string()), chunker)
+                let collection = options
+                    .server_url()
+                    .filter(|_| dense)
+                    .map(|_| collection_name(dir));
+                Manifest::empty(dense.then(|| MODEL_ID.to_string()), collection, chunker)
             }
         };
         let mut store = Self::open_parts(dir, manifest, Some(lock), options)?;
@@ -129,14 +136,7 @@ impl CorpusStore {
         let (vectors, embedder) = match manifest.embed_model.as_deref() {
             None => (None, None),
             Some(MODEL_ID) => {
-                let v: Box<dyn VectorStore> = match &options.qdrant_url {
-                    Some(url) => bail!(
-                        "--qdrant-url {url}: the Qdrant server backend (collection {}) is not \
-                         built yet; the in-process engine is the only vector store so far",
-                        collection_name(dir)
-                    ),
-                    None => Box::new(EdgeStore::open_or_create(&dir.join("qdrant"), DIMS)?),
-                };
+                let v = open_vectors(dir, &manifest, &options)?;
                 let e = Embedder::load(options.threads, options.progress)?;
                 (Some(v), Some(e))
             }
@@ -278,7 +278,52 @@ fn pack_path(dir: &Path, n: u64) -> PathBuf {
     dir.join("packs").join(format!("{n}.jsonl"))
 }
 
-/// The remote collection of a store: one per store folder name.
+impl StoreOptions {
+    /// The Qdrant server to use: the option, else `FOLIO_QDRANT_URL`.
+    fn server_url(&self) -> Option<String> {
+        self.qdrant_url
+            .clone()
+            .or_else(|| std::env::var(QDRANT_URL_ENV).ok())
+            .filter(|u| !u.trim().is_empty())
+    }
+}
+
+/// Environment variable naming the Qdrant server when no flag does.
+pub const QDRANT_URL_ENV: &str = "FOLIO_QDRANT_URL";
+
+/// Opens the vector backend the manifest names: the in-process engine in
+/// `STORE/qdrant/`, or the manifest's collection on the server given now. A
+/// store never switches backend silently: its vectors would be missing.
+fn open_vectors(
+    dir: &Path,
+    manifest: &Manifest,
+    options: &StoreOptions,
+) -> Result<Box<dyn VectorStore>> {
+    match (&manifest.qdrant_collection, options.server_url()) {
+        (None, None) => Ok(Box::new(EdgeStore::open_or_create(
+            &dir.join("qdrant"),
+            DIMS,
+        )?)),
+        (Some(collection), Some(url)) => {
+            Ok(Box::new(ServerStore::connect(&url, collection, DIMS)?))
+        }
+        (Some(collection), None) => bail!(
+            "{}'s vectors are in the Qdrant server collection {collection}; pass \
+             --qdrant-url URL or set {QDRANT_URL_ENV}",
+            dir.display()
+        ),
+        (None, Some(url)) => bail!(
+            "{}'s vectors are in folio's in-process engine ({}), not on a Qdrant server; \
+             leave out --qdrant-url / {QDRANT_URL_ENV} for this store, or ingest into a new \
+             store folder to use {url}",
+            dir.display(),
+            dir.join("qdrant").display()
+        ),
+    }
+}
+
+/// The server collection of a new store: the folder's name plus a hash of
+/// its absolute path, so two stores named alike do not share vectors.
 fn collection_name(dir: &Path) -> String {
     let name = dir
         .file_name()
@@ -288,5 +333,8 @@ fn collection_name(dir: &Path) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    format!("folio_{clean}")
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let digest = Sha256::digest(absolute.to_string_lossy().as_bytes());
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("folio_{clean}_{tag}")
 }

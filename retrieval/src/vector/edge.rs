@@ -1,12 +1,10 @@
-//! The vector store seam: chunk ids and their embeddings, nearest-neighbour
-//! search by cosine similarity. Qdrant's engine in process ([`EdgeStore`],
-//! stored beside the BM25 index) implements it; a Qdrant server backend
-//! (`--qdrant-url`, qdrant-client) is the planned second one. The store and
-//! the search code only see the trait.
+//! Qdrant's engine in process: one `qdrant-edge` shard in the store folder.
 
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
+
+use super::{VectorStore, ID_KEY};
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::external::serde_json::json;
 use qdrant_edge::{
@@ -16,34 +14,6 @@ use qdrant_edge::{
     QueryRequest, Range, ScoringQuery, UpdateOperation, WithPayloadInterface, WithVector,
     DEFAULT_VECTOR_NAME,
 };
-
-/// Payload key holding the chunk id as an integer, for range deletes.
-pub(crate) const ID_KEY: &str = "cid";
-
-/// Where chunk embeddings live and how they are searched.
-pub trait VectorStore: Send + Sync {
-    /// Inserts or replaces the vectors of the given chunk ids.
-    fn upsert(&self, points: &[(u64, Vec<f32>)]) -> Result<()>;
-    /// Deletes chunk ids in `[start, end)` (`None`: no upper bound).
-    fn delete_range(&self, start: u64, end: Option<u64>) -> Result<()>;
-    /// The `k` nearest chunks to `query`: (chunk id, cosine similarity).
-    fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>>;
-    /// Makes every change so far durable.
-    fn commit(&self) -> Result<()>;
-    /// Builds search structures (HNSW) after a bulk load; a no-op where the
-    /// backend does that by itself.
-    fn optimize(&self) -> Result<()> {
-        Ok(())
-    }
-    /// Number of vectors stored.
-    fn len(&self) -> Result<usize>;
-    /// Whether the store holds no vectors.
-    fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-    /// A short description for reports (`qdrant-edge at …`).
-    fn describe(&self) -> String;
-}
 
 /// Qdrant's engine in process (`qdrant-edge`), one shard in a directory.
 pub struct EdgeStore {

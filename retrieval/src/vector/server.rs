@@ -1,0 +1,240 @@
+//! A Qdrant server or cluster over gRPC (`qdrant-client`): for corpora that
+//! outgrow one machine, or a Qdrant the user already runs. One collection per
+//! store; the chunk id is the point id and is also kept in the payload, with
+//! an integer index, so range deletes work as with the in-process engine.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use qdrant_client::qdrant::point_id::PointIdOptions;
+use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, PointStruct, QueryPointsBuilder, Range,
+    UpsertPointsBuilder, VectorParamsBuilder,
+};
+use qdrant_client::{Payload, Qdrant};
+use tokio::runtime::Runtime;
+
+use super::{VectorStore, ID_KEY};
+
+/// Vectors in a collection of a Qdrant server, reached over gRPC.
+///
+/// The trait is synchronous, so the store owns a small tokio runtime and
+/// blocks on each call. It must not be used from inside another tokio
+/// runtime's worker (folio's model work runs on plain threads).
+pub struct ServerStore {
+    client: Qdrant,
+    runtime: Runtime,
+    url: String,
+    collection: String,
+}
+
+/// Largest batch sent in one upsert request (gRPC messages stay well under
+/// the 4 MiB default limit: 256 × 384 floats ≈ 0.4 MB).
+const UPSERT_BATCH: usize = 256;
+
+fn server_err(url: &str, what: &str) -> impl FnOnce(qdrant_client::QdrantError) -> anyhow::Error {
+    let context = format!("Qdrant at {url}: {what}");
+    move |e| anyhow!("{context}: {e}")
+}
+
+impl ServerStore {
+    /// Connects to the server at `url` (gRPC, e.g. `http://localhost:6334`)
+    /// and opens `collection`, creating it for `dims`-dimensional cosine
+    /// vectors with an integer index on the chunk id if it does not exist.
+    pub fn connect(url: &str, collection: &str, dims: usize) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime for the Qdrant client")?;
+        let client = Qdrant::from_url(url)
+            .skip_compatibility_check()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(5))
+            .api_key(std::env::var("QDRANT_API_KEY").ok())
+            .build()
+            .map_err(|e| anyhow!("--qdrant-url {url}: {e}"))?;
+        let store = Self {
+            client,
+            runtime,
+            url: url.to_string(),
+            collection: collection.to_string(),
+        };
+        store.check_server()?;
+        store.ensure_collection(dims)?;
+        Ok(store)
+    }
+
+    /// Fails early, with what to do, when nothing answers at the URL; warns
+    /// when the server's major version differs from the client's.
+    fn check_server(&self) -> Result<()> {
+        let reply = self
+            .runtime
+            .block_on(self.client.health_check())
+            .map_err(|e| {
+                anyhow!(
+                    "cannot reach a Qdrant server at {} ({e}). Start one (e.g. `docker run -p \
+                     6334:6334 qdrant/qdrant`) and pass its gRPC address (port 6334, not the \
+                     REST port 6333), or leave out --qdrant-url to use the in-process engine",
+                    self.url
+                )
+            })?;
+        let client_major = env!("CARGO_PKG_VERSION_MAJOR");
+        let server_major = reply.version.split('.').next().unwrap_or_default();
+        if !server_major.is_empty() && server_major != client_major {
+            eprintln!(
+                "warning: Qdrant server {} is version {}; folio's client speaks {}.x",
+                self.url, reply.version, client_major
+            );
+        }
+        Ok(())
+    }
+
+    fn ensure_collection(&self, dims: usize) -> Result<()> {
+        let name = &self.collection;
+        let exists = self
+            .runtime
+            .block_on(self.client.collection_exists(name.as_str()))
+            .map_err(server_err(&self.url, "checking the collection"))?;
+        if exists {
+            let info = self
+                .runtime
+                .block_on(self.client.collection_info(name.as_str()))
+                .map_err(server_err(&self.url, "reading the collection"))?;
+            let size = info
+                .result
+                .and_then(|r| r.config)
+                .and_then(|c| c.params)
+                .and_then(|p| p.vectors_config)
+                .and_then(|v| v.config);
+            match size {
+                Some(VectorsConfigKind::Params(p)) if p.size as usize == dims => return Ok(()),
+                Some(VectorsConfigKind::Params(p)) => bail!(
+                    "Qdrant collection {name} at {} holds {}-dimensional vectors; folio's \
+                     embeddings have {dims}. Use another store folder (the collection is named \
+                     after it) or delete the collection",
+                    self.url,
+                    p.size
+                ),
+                _ => bail!(
+                    "Qdrant collection {name} at {} has named or no vectors; folio needs one \
+                     unnamed {dims}-dimensional vector per point",
+                    self.url
+                ),
+            }
+        }
+        self.runtime
+            .block_on(
+                self.client.create_collection(
+                    CreateCollectionBuilder::new(name.as_str())
+                        .vectors_config(VectorParamsBuilder::new(dims as u64, Distance::Cosine)),
+                ),
+            )
+            .map_err(server_err(&self.url, "creating the collection"))?;
+        self.runtime
+            .block_on(
+                self.client.create_field_index(
+                    CreateFieldIndexCollectionBuilder::new(
+                        name.as_str(),
+                        ID_KEY,
+                        FieldType::Integer,
+                    )
+                    .wait(true),
+                ),
+            )
+            .map_err(server_err(&self.url, "indexing the chunk id"))?;
+        Ok(())
+    }
+
+    /// The collection this store writes to.
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+}
+
+impl VectorStore for ServerStore {
+    fn upsert(&self, points: &[(u64, Vec<f32>)]) -> Result<()> {
+        for batch in points.chunks(UPSERT_BATCH) {
+            let list: Vec<PointStruct> = batch
+                .iter()
+                .map(|(id, v)| {
+                    let mut payload = Payload::new();
+                    payload.insert(ID_KEY, *id as i64);
+                    PointStruct::new(*id, v.clone(), payload)
+                })
+                .collect();
+            self.runtime
+                .block_on(
+                    self.client
+                        .upsert_points(UpsertPointsBuilder::new(&self.collection, list).wait(true)),
+                )
+                .map_err(server_err(&self.url, "upserting vectors"))?;
+        }
+        Ok(())
+    }
+
+    fn delete_range(&self, start: u64, end: Option<u64>) -> Result<()> {
+        let range = Range {
+            gte: Some(start as f64),
+            lt: end.map(|e| e as f64),
+            ..Default::default()
+        };
+        let filter = Filter::must([Condition::range(ID_KEY, range)]);
+        self.runtime
+            .block_on(
+                self.client.delete_points(
+                    DeletePointsBuilder::new(&self.collection)
+                        .points(filter)
+                        .wait(true),
+                ),
+            )
+            .map_err(server_err(&self.url, "deleting vectors"))?;
+        Ok(())
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+        let reply = self
+            .runtime
+            .block_on(
+                self.client.query(
+                    QueryPointsBuilder::new(&self.collection)
+                        .query(query.to_vec())
+                        .limit(k as u64),
+                ),
+            )
+            .map_err(server_err(&self.url, "searching"))?;
+        Ok(reply
+            .result
+            .into_iter()
+            .filter_map(|p| match p.id?.point_id_options? {
+                PointIdOptions::Num(id) => Some((id, p.score)),
+                PointIdOptions::Uuid(_) => None,
+            })
+            .collect())
+    }
+
+    /// Every write waits for the server to apply it (`wait: true`), so there
+    /// is nothing left to flush.
+    fn commit(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn len(&self) -> Result<usize> {
+        let reply = self
+            .runtime
+            .block_on(
+                self.client
+                    .count(CountPointsBuilder::new(&self.collection).exact(true)),
+            )
+            .map_err(server_err(&self.url, "counting vectors"))?;
+        Ok(reply.result.map_or(0, |r| r.count as usize))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Qdrant server {} (collection {})",
+            self.url, self.collection
+        )
+    }
+}
