@@ -103,6 +103,20 @@ fn budget_is_met_at_2_4_8() {
             "{ratio}×: achieved only {:.2}×",
             c.ratio
         );
+        // The budget is filled: when only whole sentences were dropped, none
+        // of the dropped stretches would still have fit (a few tokens of
+        // slack for the separators around it).
+        if c.fine.as_ref().unwrap().dropped_words == 0 {
+            let left = c.target_tokens - c.compressed_tokens;
+            for span in &c.dropped {
+                let n = tokens(&doc[span.start..span.end]);
+                assert!(
+                    n + 4 > left,
+                    "{ratio}×: {left} tokens unused, yet {n} were dropped: {:?}",
+                    &doc[span.start..span.end]
+                );
+            }
+        }
         let coarse = c.coarse.as_ref().unwrap();
         assert_eq!(
             coarse.lm_scored, coarse.units,

@@ -267,7 +267,7 @@ impl<'a> Prepared<'a> {
         let coarse_budget =
             ((budget as f64 * self.options.coarse_slack).ceil() as usize).max(budget);
         let mut kept = coarse::select(layout, &self.ranking.order, coarse_budget);
-        let coarse_stats = CoarseStats {
+        let mut coarse_stats = CoarseStats {
             units: layout.units.len(),
             lm_scored: self.ranking.lm_scored,
             lm_passages: self.ranking.lm_passages,
@@ -285,6 +285,9 @@ impl<'a> Prepared<'a> {
         let whole = spans::assemble(text, layout, &keep_all);
         let whole_tokens = scorer.tokenizer.encode_text(&whole.text)?.len();
         if whole_tokens <= budget {
+            let (whole, whole_tokens) =
+                self.fill(&mut kept, &mut keep_all, whole, whole_tokens, budget)?;
+            coarse_stats.kept_units = kept.len();
             let kept_words = layout.words.iter().zip(&keep_all).filter(|(_, k)| **k);
             let fine_stats = FineStats {
                 scored_tokens: 0,
@@ -369,6 +372,37 @@ impl<'a> Prepared<'a> {
             Some(coarse_stats),
             Some(fine_stats),
         ))
+    }
+
+    /// Adds whole units in rank order while the re-tokenized text still fits
+    /// `budget`. The coarse selection counts each unit's tokens plus a
+    /// separator, which overestimates: at 4× on SQuAD it left 14 % of the
+    /// budget unused (4.63× achieved), room for the next-best sentences.
+    fn fill(
+        &self,
+        kept: &mut Vec<usize>,
+        keep: &mut [bool],
+        mut assembly: spans::Assembly,
+        mut tokens: usize,
+        budget: usize,
+    ) -> Result<(spans::Assembly, usize)> {
+        let layout = &self.layout;
+        for &u in &self.ranking.order {
+            if kept.contains(&u) || tokens + layout.units[u].tokens > budget {
+                continue;
+            }
+            let words = layout.units[u].words.clone();
+            keep[words.clone()].fill(true);
+            let trial = spans::assemble(self.text, layout, keep);
+            let n = self.scorer.tokenizer.encode_text(&trial.text)?.len();
+            if n <= budget {
+                kept.push(u);
+                (assembly, tokens) = (trial, n);
+            } else {
+                keep[words].fill(false);
+            }
+        }
+        Ok((assembly, tokens))
     }
 
     /// Fewest tokens unit `u` can shrink to: its question words, or its
