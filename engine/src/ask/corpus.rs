@@ -91,7 +91,17 @@ impl Corpus {
     }
 
     fn open_store(dir: &Path, progress: bool) -> Result<Self> {
-        let store = CorpusStore::open(dir, store_options(progress))?;
+        let mut options = store_options(progress);
+        // A store whose vectors live on a Qdrant server is reached through
+        // FOLIO_QDRANT_URL (ingest and search also take --qdrant-url).
+        let on_server = manifest::Manifest::load(dir)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.qdrant_collection.is_some());
+        if on_server {
+            options.qdrant_url = std::env::var(folio_retrieval::store::QDRANT_URL_ENV).ok();
+        }
+        let store = CorpusStore::open(dir, options)?;
         let docs = (0..store.manifest().docs.len())
             .map(|i| {
                 let d = store.load_doc(i)?;

@@ -38,9 +38,9 @@ use sha2::{Digest, Sha256};
 /// How a store is opened.
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
-    /// Use a Qdrant server at this URL instead of the in-process engine
-    /// (`None`: `FOLIO_QDRANT_URL` if set). A store keeps the backend it was
-    /// created with.
+    /// The Qdrant server (gRPC URL): a new store keeps its vectors there
+    /// instead of in the in-process engine, and a store made that way needs
+    /// it. A store keeps the backend it was created with.
     pub qdrant_url: Option<String>,
     /// Threads for the embedding model (`None`: all cores).
     pub threads: Option<usize>,
@@ -279,16 +279,15 @@ fn pack_path(dir: &Path, n: u64) -> PathBuf {
 }
 
 impl StoreOptions {
-    /// The Qdrant server to use: the option, else `FOLIO_QDRANT_URL`.
+    /// The Qdrant server given, if any (an empty string is none).
     fn server_url(&self) -> Option<String> {
-        self.qdrant_url
-            .clone()
-            .or_else(|| std::env::var(QDRANT_URL_ENV).ok())
-            .filter(|u| !u.trim().is_empty())
+        self.qdrant_url.clone().filter(|u| !u.trim().is_empty())
     }
 }
 
-/// Environment variable naming the Qdrant server when no flag does.
+/// Environment variable the command line reads the Qdrant server's URL from
+/// when no `--qdrant-url` is given. The library itself never reads it: a
+/// cached index folio makes for `--corpus FILES` stays in process.
 pub const QDRANT_URL_ENV: &str = "FOLIO_QDRANT_URL";
 
 /// Opens the vector backend the manifest names: the in-process engine in
