@@ -269,10 +269,10 @@ fn rag_candidate(input: &RouteInput, out: &mut Vec<Candidate>) {
     out.push(candidate(input, Strategy::Rag { k }, c));
 }
 
-/// Compression targets, largest (most coverage) first.
 /// Smallest compression target offered, in tokens.
 const MIN_COMPRESS_TARGET: usize = 128;
 
+/// Compression targets, largest (most coverage) first.
 fn compress_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
     let Some(scorer) = input.scorer else { return };
     let (m, p) = (input.model, input.profile);

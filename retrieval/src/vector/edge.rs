@@ -3,8 +3,6 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-
-use super::{VectorStore, ID_KEY};
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::external::serde_json::json;
 use qdrant_edge::{
@@ -14,6 +12,8 @@ use qdrant_edge::{
     QueryRequest, Range, ScoringQuery, UpdateOperation, WithPayloadInterface, WithVector,
     DEFAULT_VECTOR_NAME,
 };
+
+use super::{VectorStore, ID_KEY};
 
 /// Qdrant's engine in process (`qdrant-edge`), one shard in a directory.
 pub struct EdgeStore {
