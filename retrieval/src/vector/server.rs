@@ -3,6 +3,7 @@
 //! store; the chunk id is the point id and is also kept in the payload, with
 //! an integer index, so range deletes work as with the in-process engine.
 
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -13,7 +14,7 @@ use qdrant_client::qdrant::{
     DeletePointsBuilder, Distance, FieldType, Filter, PointStruct, QueryPointsBuilder, Range,
     UpsertPointsBuilder, VectorParamsBuilder,
 };
-use qdrant_client::{Payload, Qdrant};
+use qdrant_client::{Payload, Qdrant, QdrantError};
 use tokio::runtime::Runtime;
 
 use super::{VectorStore, ID_KEY};
@@ -30,14 +31,12 @@ pub struct ServerStore {
     collection: String,
 }
 
+/// Major version of the pinned qdrant-client (`=1.20.0` in Cargo.toml).
+const CLIENT_MAJOR: &str = "1";
+
 /// Largest batch sent in one upsert request (gRPC messages stay well under
 /// the 4 MiB default limit: 256 × 384 floats ≈ 0.4 MB).
 const UPSERT_BATCH: usize = 256;
-
-fn server_err(url: &str, what: &str) -> impl FnOnce(qdrant_client::QdrantError) -> anyhow::Error {
-    let context = format!("Qdrant at {url}: {what}");
-    move |e| anyhow!("{context}: {e}")
-}
 
 impl ServerStore {
     /// Connects to the server at `url` (gRPC, e.g. `http://localhost:6334`)
@@ -80,12 +79,11 @@ impl ServerStore {
                     self.url
                 )
             })?;
-        let client_major = env!("CARGO_PKG_VERSION_MAJOR");
         let server_major = reply.version.split('.').next().unwrap_or_default();
-        if !server_major.is_empty() && server_major != client_major {
+        if !server_major.is_empty() && server_major != CLIENT_MAJOR {
             eprintln!(
-                "warning: Qdrant server {} is version {}; folio's client speaks {}.x",
-                self.url, reply.version, client_major
+                "warning: Qdrant server {} is version {}; folio's client speaks {CLIENT_MAJOR}.x",
+                self.url, reply.version
             );
         }
         Ok(())
@@ -93,15 +91,15 @@ impl ServerStore {
 
     fn ensure_collection(&self, dims: usize) -> Result<()> {
         let name = &self.collection;
-        let exists = self
-            .runtime
-            .block_on(self.client.collection_exists(name.as_str()))
-            .map_err(server_err(&self.url, "checking the collection"))?;
+        let exists = self.call(
+            "checking the collection",
+            self.client.collection_exists(name.as_str()),
+        )?;
         if exists {
-            let info = self
-                .runtime
-                .block_on(self.client.collection_info(name.as_str()))
-                .map_err(server_err(&self.url, "reading the collection"))?;
+            let info = self.call(
+                "reading the collection",
+                self.client.collection_info(name.as_str()),
+            )?;
             let size = info
                 .result
                 .and_then(|r| r.config)
@@ -124,27 +122,33 @@ impl ServerStore {
                 ),
             }
         }
-        self.runtime
-            .block_on(
-                self.client.create_collection(
-                    CreateCollectionBuilder::new(name.as_str())
-                        .vectors_config(VectorParamsBuilder::new(dims as u64, Distance::Cosine)),
-                ),
-            )
-            .map_err(server_err(&self.url, "creating the collection"))?;
-        self.runtime
-            .block_on(
-                self.client.create_field_index(
-                    CreateFieldIndexCollectionBuilder::new(
-                        name.as_str(),
-                        ID_KEY,
-                        FieldType::Integer,
-                    )
+        self.call(
+            "creating the collection",
+            self.client.create_collection(
+                CreateCollectionBuilder::new(name.as_str())
+                    .vectors_config(VectorParamsBuilder::new(dims as u64, Distance::Cosine)),
+            ),
+        )?;
+        self.call(
+            "indexing the chunk id",
+            self.client.create_field_index(
+                CreateFieldIndexCollectionBuilder::new(name.as_str(), ID_KEY, FieldType::Integer)
                     .wait(true),
-                ),
-            )
-            .map_err(server_err(&self.url, "indexing the chunk id"))?;
+            ),
+        )?;
         Ok(())
+    }
+
+    /// Runs one client call to completion; a failure names the server and
+    /// `what` was being done.
+    fn call<T>(
+        &self,
+        what: &str,
+        request: impl Future<Output = Result<T, QdrantError>>,
+    ) -> Result<T> {
+        self.runtime
+            .block_on(request)
+            .map_err(|e| anyhow!("Qdrant at {}: {what}: {e}", self.url))
     }
 
     /// The collection this store writes to.
@@ -164,12 +168,11 @@ impl VectorStore for ServerStore {
                     PointStruct::new(*id, v.clone(), payload)
                 })
                 .collect();
-            self.runtime
-                .block_on(
-                    self.client
-                        .upsert_points(UpsertPointsBuilder::new(&self.collection, list).wait(true)),
-                )
-                .map_err(server_err(&self.url, "upserting vectors"))?;
+            self.call(
+                "upserting vectors",
+                self.client
+                    .upsert_points(UpsertPointsBuilder::new(&self.collection, list).wait(true)),
+            )?;
         }
         Ok(())
     }
@@ -181,29 +184,26 @@ impl VectorStore for ServerStore {
             ..Default::default()
         };
         let filter = Filter::must([Condition::range(ID_KEY, range)]);
-        self.runtime
-            .block_on(
-                self.client.delete_points(
-                    DeletePointsBuilder::new(&self.collection)
-                        .points(filter)
-                        .wait(true),
-                ),
-            )
-            .map_err(server_err(&self.url, "deleting vectors"))?;
+        self.call(
+            "deleting vectors",
+            self.client.delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(filter)
+                    .wait(true),
+            ),
+        )?;
         Ok(())
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
-        let reply = self
-            .runtime
-            .block_on(
-                self.client.query(
-                    QueryPointsBuilder::new(&self.collection)
-                        .query(query.to_vec())
-                        .limit(k as u64),
-                ),
-            )
-            .map_err(server_err(&self.url, "searching"))?;
+        let reply = self.call(
+            "searching",
+            self.client.query(
+                QueryPointsBuilder::new(&self.collection)
+                    .query(query.to_vec())
+                    .limit(k as u64),
+            ),
+        )?;
         Ok(reply
             .result
             .into_iter()
@@ -221,13 +221,11 @@ impl VectorStore for ServerStore {
     }
 
     fn len(&self) -> Result<usize> {
-        let reply = self
-            .runtime
-            .block_on(
-                self.client
-                    .count(CountPointsBuilder::new(&self.collection).exact(true)),
-            )
-            .map_err(server_err(&self.url, "counting vectors"))?;
+        let reply = self.call(
+            "counting vectors",
+            self.client
+                .count(CountPointsBuilder::new(&self.collection).exact(true)),
+        )?;
         Ok(reply.result.map_or(0, |r| r.count as usize))
     }
 
