@@ -21,6 +21,7 @@ use folio_engine::compress::{
 use folio_engine::llm::{GenerateOptions, Model, SessionOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::eval::qa::{squad_articles, squad_window};
 use crate::metrics::{contains_answer, exact_match, f1};
 
 /// The question sets the benchmark runs on.
@@ -28,6 +29,11 @@ use crate::metrics::{contains_answer, exact_match, f1};
 pub enum Suite {
     /// SQuAD v2 dev, answerable questions only (one Wikipedia paragraph).
     Squad,
+    /// The same questions, each reading the window of its article around
+    /// the paragraph (as `folio eval --suite squad` does: ~1.2K tokens, the
+    /// gold paragraph among its neighbours), the multi-passage setting that
+    /// question-aware compression is built for.
+    SquadArticle,
     /// HotpotQA dev, distractor setting (ten paragraphs, two of them gold).
     Hotpotqa,
 }
@@ -37,8 +43,9 @@ impl std::str::FromStr for Suite {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "squad" => Ok(Suite::Squad),
+            "squad-article" => Ok(Suite::SquadArticle),
             "hotpotqa" => Ok(Suite::Hotpotqa),
-            _ => bail!("unknown suite {s:?}: squad or hotpotqa"),
+            _ => bail!("unknown suite {s:?}: squad, squad-article or hotpotqa"),
         }
     }
 }
@@ -48,6 +55,7 @@ impl Suite {
     pub fn name(self) -> &'static str {
         match self {
             Suite::Squad => "squad",
+            Suite::SquadArticle => "squad-article",
             Suite::Hotpotqa => "hotpotqa",
         }
     }
@@ -67,20 +75,28 @@ pub struct Case {
 
 /// `n` questions of `suite`, spread evenly over the dev set (every k-th, so
 /// a small `n` still spans many articles). SQuAD's unanswerable questions
-/// are left out: accuracy here is about keeping the answer. HotpotQA's
+/// are left out: accuracy here is about keeping the answer. `squad` and
+/// `squad-article` pick the same questions. HotpotQA's
 /// documents are its ten titled paragraphs, blank-line separated.
 pub fn load_cases(suite: Suite, n: usize) -> Result<Vec<Case>> {
     let all: Vec<Case> = match suite {
-        Suite::Squad => datasets::squad(true)?
-            .into_iter()
-            .filter(|q| !q.answers.is_empty())
-            .map(|q| Case {
-                id: q.id,
-                question: q.question,
-                document: q.context,
-                golds: q.answers.into_iter().map(|(a, _)| a).collect(),
-            })
-            .collect(),
+        Suite::Squad | Suite::SquadArticle => {
+            let questions = datasets::squad(true)?;
+            let articles = squad_articles(&questions);
+            questions
+                .iter()
+                .filter(|q| !q.answers.is_empty())
+                .map(|q| Case {
+                    id: q.id.clone(),
+                    question: q.question.clone(),
+                    document: match suite {
+                        Suite::SquadArticle => squad_window(&articles, q).0,
+                        _ => q.context.clone(),
+                    },
+                    golds: q.answers.iter().map(|(a, _)| a.clone()).collect(),
+                })
+                .collect()
+        }
         Suite::Hotpotqa => datasets::hotpotqa(true)?
             .into_iter()
             .map(|q| Case {

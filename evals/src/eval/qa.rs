@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use folio_corpora::datasets;
+use folio_corpora::datasets::{self, SquadQuestion};
 use serde::Deserialize;
 
 use super::items::{file_name_of, spread, GoldSpan, Item, ItemDoc, Scoring, NOT_IN_DOCUMENT};
@@ -21,20 +21,12 @@ pub const SQUAD_WINDOW_CHARS: usize = 6000;
 /// passage.
 pub fn squad(limit: Option<usize>, progress: bool) -> Result<Vec<Item>> {
     let questions = datasets::squad(progress)?;
-    let mut articles: HashMap<&str, Vec<&str>> = HashMap::new();
-    for q in &questions {
-        let paras = articles.entry(q.title.as_str()).or_default();
-        if paras.last() != Some(&q.context.as_str()) {
-            paras.push(q.context.as_str());
-        }
-    }
+    let articles = squad_articles(&questions);
     let picked = spread(questions.iter().collect(), limit);
     Ok(picked
         .into_iter()
         .map(|q| {
-            let paras = &articles[q.title.as_str()];
-            let at = paras.iter().position(|p| *p == q.context).unwrap_or(0);
-            let (text, gold) = window(paras, at);
+            let (text, gold) = squad_window(&articles, q);
             Item {
                 suite: "squad",
                 id: q.id.clone(),
@@ -64,6 +56,30 @@ pub fn squad(limit: Option<usize>, progress: bool) -> Result<Vec<Item>> {
             }
         })
         .collect())
+}
+
+/// SQuAD's paragraphs grouped by article title, in dev-set order: what
+/// [`squad_window`] cuts a question's document from.
+pub(crate) fn squad_articles(questions: &[SquadQuestion]) -> HashMap<&str, Vec<&str>> {
+    let mut articles: HashMap<&str, Vec<&str>> = HashMap::new();
+    for q in questions {
+        let paras = articles.entry(q.title.as_str()).or_default();
+        if paras.last() != Some(&q.context.as_str()) {
+            paras.push(q.context.as_str());
+        }
+    }
+    articles
+}
+
+/// The window of `q`'s article around its paragraph (see [`window`]): the
+/// text and the paragraph's byte range in it.
+pub(crate) fn squad_window(
+    articles: &HashMap<&str, Vec<&str>>,
+    q: &SquadQuestion,
+) -> (String, (usize, usize)) {
+    let paras = &articles[q.title.as_str()];
+    let at = paras.iter().position(|p| *p == q.context).unwrap_or(0);
+    window(paras, at)
 }
 
 /// Paragraphs around `at`, added alternately after and before it while the
