@@ -190,47 +190,6 @@ fn fine_stage_trims_a_sentence_to_its_facts() {
 }
 
 #[test]
-fn a_partial_sentence_fills_the_room_whole_sentences_leave() {
-    let (model, doc) = (common::smollm2(), document());
-    let whole_only = compress(model, &doc, QUESTION, &options(Target::Tokens(60))).unwrap();
-    assert!(
-        whole_only.compressed_tokens + 8 <= 60,
-        "the case needs room for a partial sentence: {} of 60 tokens used",
-        whole_only.compressed_tokens
-    );
-    let partial = compress(
-        model,
-        &doc,
-        QUESTION,
-        &CompressOptions {
-            partial_unit: true,
-            ..options(Target::Tokens(60))
-        },
-    )
-    .unwrap();
-    assert!(partial.compressed_tokens <= 60);
-    assert!(
-        partial.compressed_tokens > whole_only.compressed_tokens,
-        "no partial sentence was added: {:?}",
-        partial.text
-    );
-    // The whole sentences stay whole: every byte they kept is still kept.
-    for span in &whole_only.kept {
-        assert!(
-            partial
-                .kept
-                .iter()
-                .any(|k| k.start <= span.start && span.end <= k.end),
-            "{:?} lost words to the partial sentence",
-            &doc[span.start..span.end]
-        );
-    }
-    let fine = partial.fine.as_ref().unwrap();
-    assert!(fine.dropped_words > 0 && fine.scored_tokens > 0, "{fine:?}");
-    check_spans(&doc, &partial);
-}
-
-#[test]
 fn identity_at_ratio_one() {
     let doc = document();
     let c = compress(

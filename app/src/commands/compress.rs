@@ -145,19 +145,6 @@ pub struct BenchCompressArgs {
     /// words over the worst's.
     #[arg(long, default_value_t = CompressOptions::default().rank_bonus)]
     pub rank_bonus: f64,
-    /// Fill the room whole sentences leave with the next-ranked sentence,
-    /// cut by the fine stage.
-    #[arg(long)]
-    pub partial_unit: bool,
-    /// The compressor's coarse bonus (z-score units) for sentences holding
-    /// the kind of answer the question asks for (a number for "when", a name
-    /// for "who").
-    #[arg(long, default_value_t = CompressOptions::default().answer_type_weight)]
-    pub answer_type_weight: f64,
-    /// The fine stage's surprisal bonus (nats) of words next to a question
-    /// word, halving every two words further away.
-    #[arg(long, default_value_t = CompressOptions::default().proximity_bonus)]
-    pub proximity_bonus: f64,
     /// Compress only (no answers): measures whether gold answers survive,
     /// for quick ablations. Records get an empty answer.
     #[arg(long)]
@@ -188,9 +175,6 @@ pub fn run_bench(args: &BenchCompressArgs) -> Result<()> {
                 lm_weight: args.lm_weight,
                 coarse_slack: args.coarse_slack,
                 rank_bonus: args.rank_bonus,
-                partial_unit: args.partial_unit,
-                proximity_bonus: args.proximity_bonus,
-                answer_type_weight: args.answer_type_weight,
                 ..CompressOptions::default()
             },
             answer: !args.compress_only,

@@ -10,7 +10,6 @@ use folio_corpora::Span;
 use serde::Serialize;
 
 use super::units::{terms, Layout};
-use super::{answer_type, CompressOptions};
 use crate::llm::{Logits, Model, Session, SessionOptions};
 
 /// Tokens of one passage the model reads when scoring it (the rest is cut).
@@ -91,10 +90,9 @@ pub(crate) fn rank(
     layout: &Layout,
     question: &str,
     question_terms: &HashSet<String>,
-    options: &CompressOptions,
+    lm_weight: f64,
+    max_lm: usize,
 ) -> Result<Ranking> {
-    let (lm_weight, max_lm) = (options.lm_weight, options.max_lm_candidates);
-    let answer_type_weight = options.answer_type_weight;
     let lexical = bm25(text, layout, question_terms);
     let passages = passages(text, layout);
     let mut by_lexical: Vec<usize> = (0..passages.len()).collect();
@@ -137,14 +135,8 @@ pub(crate) fn rank(
     let gains: Vec<Option<f64>> = lm.iter().map(|c| c.map(|c| question_nll - c)).collect();
     let z_lex = zscores(&lexical.iter().map(|x| Some(*x)).collect::<Vec<_>>());
     let z_lm = zscores(&gains);
-    let wanted = answer_type::expected(question).filter(|_| answer_type_weight > 0.0);
     let combined: Vec<f64> = (0..layout.units.len())
-        .map(|u| {
-            let typed = wanted.is_some_and(|t| answer_type::unit_has(text, layout, u, t));
-            (1.0 - lm_weight) * z_lex[u]
-                + lm_weight * z_lm[u]
-                + if typed { answer_type_weight } else { 0.0 }
-        })
+        .map(|u| (1.0 - lm_weight) * z_lex[u] + lm_weight * z_lm[u])
         .collect();
     let mut order: Vec<usize> = (0..layout.units.len()).collect();
     order.sort_by(|a, b| combined[*b].total_cmp(&combined[*a]).then(a.cmp(b)));

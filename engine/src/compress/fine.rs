@@ -92,35 +92,6 @@ pub(crate) fn surprisal(
     Ok((scores, read))
 }
 
-/// Adds `bonus` × 2^(−(d−1)/2) to the score of each word of `units` at
-/// distance d ≥ 1 words from the nearest question word of its unit.
-pub(crate) fn near_question_bonus(
-    layout: &Layout,
-    units: &[usize],
-    bonus: f64,
-    scores: &mut [f64],
-) {
-    if bonus <= 0.0 {
-        return;
-    }
-    for &u in units {
-        let range = layout.units[u].words.clone();
-        let anchors: Vec<usize> = range
-            .clone()
-            .filter(|w| layout.words[*w].question)
-            .collect();
-        if anchors.is_empty() {
-            continue;
-        }
-        for w in range {
-            let d = anchors.iter().map(|a| a.abs_diff(w)).min().unwrap_or(0);
-            if d > 0 {
-                scores[w] += bonus * 0.5f64.powf((d - 1) as f64 / 2.0);
-            }
-        }
-    }
-}
-
 /// A choice of words that meets the budget.
 pub(crate) struct Fit {
     pub keep: Vec<bool>,

@@ -21,7 +21,6 @@
 //! source and the result. The result's `compressed_tokens` is the final
 //! text re-tokenized, never an estimate, and never exceeds the budget.
 
-mod answer_type;
 mod baselines;
 mod coarse;
 mod fine;
@@ -43,10 +42,6 @@ pub use spans::{complement, GAP, JOIN};
 use crate::answer::{answer_from_document, AnswerOptions, AnswerReport};
 use crate::llm::Model;
 use units::{terms, Layout};
-
-/// Least room, in tokens, worth a partial sentence (see
-/// [`CompressOptions::partial_unit`]).
-const MIN_PARTIAL_TOKENS: usize = 8;
 
 /// How small the result must be.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -94,18 +89,6 @@ pub struct CompressOptions {
     pub rank_bonus: f64,
     /// Tokens per scorer pass of the fine stage.
     pub window_tokens: usize,
-    /// Added to the coarse score (in z-score units) of a sentence that holds
-    /// the kind of answer the question's wording asks for: a number or date
-    /// for "when" or "how many", a name for "who" or "where".
-    pub answer_type_weight: f64,
-    /// Surprisal bonus (nats) of a word right next to a question word in
-    /// the fine stage, halving every two words further away: answers sit
-    /// near the question's words.
-    pub proximity_bonus: f64,
-    /// When whole sentences leave room, add the next-ranked sentence cut by
-    /// the fine stage to fit it (its names, numbers and question words
-    /// first).
-    pub partial_unit: bool,
 }
 
 impl Default for CompressOptions {
@@ -117,9 +100,6 @@ impl Default for CompressOptions {
             coarse_slack: 1.0,
             rank_bonus: 1.0,
             window_tokens: 1024,
-            answer_type_weight: 0.0,
-            proximity_bonus: 0.0,
-            partial_unit: false,
         }
     }
 }
@@ -239,7 +219,15 @@ impl<'a> Prepared<'a> {
         }
         let question_terms: HashSet<String> = terms(question).into_iter().collect();
         let layout = Layout::new(text, &scorer.tokenizer, &question_terms)?;
-        let ranking = coarse::rank(scorer, text, &layout, question, &question_terms, options)?;
+        let ranking = coarse::rank(
+            scorer,
+            text,
+            &layout,
+            question,
+            &question_terms,
+            options.lm_weight,
+            options.max_lm_candidates,
+        )?;
         Ok(Self {
             scorer,
             text,
@@ -301,32 +289,20 @@ impl<'a> Prepared<'a> {
                 self.fill(&mut kept, &mut keep_all, whole, whole_tokens, budget)?;
             coarse_stats.kept_units = kept.len();
             let kept_words = layout.words.iter().zip(&keep_all).filter(|(_, k)| **k);
-            let mut fine_stats = FineStats {
+            let fine_stats = FineStats {
                 scored_tokens: 0,
                 words: kept_words.clone().count(),
                 dropped_words: 0,
                 protected_words: kept_words.filter(|(w, _)| w.protected).count(),
                 units_removed: 0,
-                seconds: 0.0,
+                seconds: fine_start.elapsed().as_secs_f64(),
             };
-            let (text_out, tokens_out) = match self.partial(&kept, whole_tokens, budget)? {
-                Some((fit, scored, words)) => {
-                    coarse_stats.kept_units += 1;
-                    fine_stats.scored_tokens = scored;
-                    fine_stats.words += words;
-                    fine_stats.dropped_words = fit.dropped_words;
-                    fine_stats.protected_words = fit.protected_words;
-                    (fit.assembly, fit.tokens)
-                }
-                None => (whole, whole_tokens),
-            };
-            fine_stats.seconds = fine_start.elapsed().as_secs_f64();
             return Ok(Compressed::new(
                 "llmlingua",
                 scorer,
-                text_out,
+                whole,
                 layout.source_tokens,
-                tokens_out,
+                whole_tokens,
                 budget,
                 seconds(),
                 Some(coarse_stats),
@@ -342,7 +318,6 @@ impl<'a> Prepared<'a> {
                     scores[w] += b;
                 }
             }
-            fine::near_question_bonus(layout, kept, self.options.proximity_bonus, scores);
         };
         bonus(&mut scores, &kept);
         let initial = kept.len();
@@ -429,56 +404,6 @@ impl<'a> Prepared<'a> {
             }
         }
         Ok((assembly, tokens))
-    }
-
-    /// The best-ranked unit that did not fit whole, cut by the fine stage
-    /// into the room the whole units leave (at least
-    /// [`MIN_PARTIAL_TOKENS`]); the whole units keep every word. Returns the
-    /// fit, the tokens scored and the unit's words; `None` when partial
-    /// units are off, there is too little room, or the unit's question
-    /// words do not fit.
-    fn partial(
-        &self,
-        kept: &[usize],
-        tokens: usize,
-        budget: usize,
-    ) -> Result<Option<(fine::Fit, usize, usize)>> {
-        let layout = &self.layout;
-        if !self.options.partial_unit || budget < tokens + MIN_PARTIAL_TOKENS {
-            return Ok(None);
-        }
-        let Some(&next) = self.ranking.order.iter().find(|u| !kept.contains(u)) else {
-            return Ok(None);
-        };
-        let mut units = kept.to_vec();
-        units.push(next);
-        let (mut scores, scored) = fine::surprisal(
-            self.scorer,
-            self.text,
-            layout,
-            &units,
-            self.options.window_tokens,
-        )?;
-        fine::near_question_bonus(layout, &units, self.options.proximity_bonus, &mut scores);
-        for &u in kept {
-            scores[layout.units[u].words.clone()].fill(f64::INFINITY);
-        }
-        let Some(fit) = fine::fit(
-            self.text,
-            &self.scorer.tokenizer,
-            layout,
-            &units,
-            &scores,
-            budget,
-        )?
-        else {
-            return Ok(None);
-        };
-        let whole_kept = kept
-            .iter()
-            .all(|&u| fit.keep[layout.units[u].words.clone()].iter().all(|k| *k));
-        let words = layout.units[next].words.len();
-        Ok(whole_kept.then_some((fit, scored, words)))
     }
 
     /// Fewest tokens unit `u` can shrink to: its question words, or its
