@@ -17,10 +17,31 @@ pub static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc::new();
 use clap::Parser;
 
 fn main() {
+    quiet_on_closed_stdout();
     let args = cli::Cli::parse();
     folio_engine::threads::init(args.threads);
     if let Err(err) = commands::run(args) {
         eprintln!("folio: error: {err:#}");
         std::process::exit(1);
     }
+}
+
+/// `folio … | head` closes stdout early; Rust ignores SIGPIPE, so the next
+/// `println!` panics with "failed printing to stdout: Broken pipe". Exit
+/// quietly instead, with the shell's code for a SIGPIPE death (128 + 13),
+/// as a C tool would. Other panics keep the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -238,6 +238,23 @@ fn models_list_and_verify_report_the_cache() {
 }
 
 #[test]
+fn a_closed_stdout_ends_folio_quietly() {
+    use std::process::Stdio;
+    // `folio models list | head -0`: the reader is gone before folio writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["models", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running folio");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
+
+#[test]
 fn unknown_model_lists_the_known_ones() {
     let out = folio(&["demo", "--model", "gpt-9"]);
     assert_eq!(out.status.code(), Some(1));
