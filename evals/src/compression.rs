@@ -21,6 +21,7 @@ use folio_engine::compress::{
 use folio_engine::llm::{GenerateOptions, Model, SessionOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::eval::items::spread;
 use crate::eval::qa::{squad_articles, squad_window};
 use crate::metrics::{contains_answer, exact_match, f1};
 
@@ -74,18 +75,19 @@ pub struct Case {
 }
 
 /// `n` questions of `suite`, spread evenly over the dev set (every k-th, so
-/// a small `n` still spans many articles). SQuAD's unanswerable questions
+/// a small `n` still spans many articles), chosen before their documents
+/// are built. SQuAD's unanswerable questions
 /// are left out: accuracy here is about keeping the answer. `squad` and
 /// `squad-article` pick the same questions. HotpotQA's
 /// documents are its ten titled paragraphs, blank-line separated.
 pub fn load_cases(suite: Suite, n: usize) -> Result<Vec<Case>> {
-    let all: Vec<Case> = match suite {
+    Ok(match suite {
         Suite::Squad | Suite::SquadArticle => {
             let questions = datasets::squad(true)?;
             let articles = squad_articles(&questions);
-            questions
-                .iter()
-                .filter(|q| !q.answers.is_empty())
+            let answerable: Vec<_> = questions.iter().filter(|q| !q.answers.is_empty()).collect();
+            spread(answerable, Some(n))
+                .into_iter()
                 .map(|q| Case {
                     id: q.id.clone(),
                     question: q.question.clone(),
@@ -97,7 +99,7 @@ pub fn load_cases(suite: Suite, n: usize) -> Result<Vec<Case>> {
                 })
                 .collect()
         }
-        Suite::Hotpotqa => datasets::hotpotqa(true)?
+        Suite::Hotpotqa => spread(datasets::hotpotqa(true)?, Some(n))
             .into_iter()
             .map(|q| Case {
                 id: q.id,
@@ -111,9 +113,7 @@ pub fn load_cases(suite: Suite, n: usize) -> Result<Vec<Case>> {
                 golds: vec![q.answer],
             })
             .collect(),
-    };
-    let step = (all.len() / n.max(1)).max(1);
-    Ok(all.into_iter().step_by(step).take(n).collect())
+    })
 }
 
 /// How a document is shortened before answering.

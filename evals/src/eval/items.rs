@@ -103,13 +103,12 @@ pub fn spread_by_kind(items: Vec<Item>, n: Option<usize>) -> Vec<Item> {
         picked.extend(spread(of_kind, Some(per_kind)));
     }
     // Back to the generation order (lengths first), then cut to n.
-    let order = |i: &Item| {
-        items
-            .iter()
-            .position(|x| x.id == i.id)
-            .unwrap_or(usize::MAX)
-    };
-    picked.sort_by_key(order);
+    let position: std::collections::HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(at, i)| (i.id.as_str(), at))
+        .collect();
+    picked.sort_by_key(|i| position.get(i.id.as_str()).copied().unwrap_or(usize::MAX));
     picked.truncate(n);
     picked
 }
