@@ -2,8 +2,8 @@
 //! the strategy it must choose. Pure: no model is loaded.
 
 use folio_engine::router::{
-    route, Budget, CorpusStats, DeviceProfile, ModelLimits, PlannedAttention, Strategy,
-    StrategyKind,
+    route, Budget, CorpusStats, Decision, DeviceProfile, ModelLimits, NoPlan, PlannedAttention,
+    Strategy, StrategyKind,
 };
 
 /// A profile of the order this 2-core machine measures.
@@ -29,6 +29,7 @@ fn qwen() -> ModelLimits {
     ModelLimits {
         name: "qwen".into(),
         trained_context: 32768,
+        whole_read_tokens: 32768,
         n_layers: 24,
         hidden: 896,
         ffn_hidden: 4864,
@@ -46,6 +47,7 @@ fn smol() -> ModelLimits {
     ModelLimits {
         name: "smol".into(),
         trained_context: 8192,
+        whole_read_tokens: 8192,
         n_layers: 30,
         hidden: 576,
         ffn_hidden: 1536,
@@ -88,7 +90,19 @@ fn decide(
     b: Budget,
     forced: Option<StrategyKind>,
 ) -> Result<Strategy, String> {
-    let (c, p, m, s) = (corpus(tokens), profile(), qwen(), smol());
+    decide_with(qwen(), question, tokens, b, forced)
+        .map(|d| d.chosen.strategy)
+        .map_err(|e| e.to_string())
+}
+
+fn decide_with(
+    m: ModelLimits,
+    question: &str,
+    tokens: usize,
+    b: Budget,
+    forced: Option<StrategyKind>,
+) -> Result<Decision, Box<NoPlan>> {
+    let (c, p, s) = (corpus(tokens), profile(), smol());
     let input = folio_engine::router::RouteInput {
         question,
         corpus: &c,
@@ -101,8 +115,6 @@ fn decide(
         rag_k: 5,
     };
     route(&input)
-        .map(|d| d.chosen.strategy)
-        .map_err(|e| e.to_string())
 }
 
 fn kind(r: &Result<Strategy, String>) -> &'static str {
@@ -154,6 +166,42 @@ fn strategy_table() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_model_measured_to_read_short_spans_whole_gets_focused_reads_past_them() {
+    let short_reader = ModelLimits {
+        whole_read_tokens: 1024,
+        ..qwen()
+    };
+    let free = budget(None, None, None);
+    let route = |q, tokens, b| decide_with(short_reader.clone(), q, tokens, b, None);
+    let strategy = |d: &Result<Decision, Box<NoPlan>>| {
+        kind(
+            &d.as_ref()
+                .map(|d| d.chosen.strategy.clone())
+                .map_err(|e| e.to_string()),
+        )
+    };
+    // Up to the span: read whole, as before.
+    assert_eq!(strategy(&route(LOOKUP, 1_000, free)), "full");
+    // Past it, within the trained context and the budget: focused reads,
+    // and the reason names the measured span.
+    let lookup = route(LOOKUP, 1_500, free);
+    assert_eq!(strategy(&lookup), "rag");
+    let reasons = lookup.unwrap().reasons.join(" | ");
+    assert!(reasons.contains("measured to read whole"), "{reasons}");
+    assert!(reasons.contains("1024 tokens"), "{reasons}");
+    assert_eq!(strategy(&route(WIDE, 1_500, free)), "compress");
+    // `--strategy full` still reads it whole.
+    let forced = decide_with(
+        short_reader.clone(),
+        LOOKUP,
+        1_500,
+        free,
+        Some(StrategyKind::Full),
+    );
+    assert_eq!(strategy(&forced), "full");
 }
 
 #[test]

@@ -7,14 +7,15 @@
 //! budget, and applies the rules below in order. Strategies execute the plan
 //! elsewhere (`crate::ask`); tests ask the router anything without a model.
 //!
-//! 1. The corpus fits the trained context and the budget: read it all
-//!    (flash; sparse only when flash breaks the latency budget).
+//! 1. The corpus fits the trained context, the span the model was measured
+//!    to read whole well ([`ModelLimits::whole_read_tokens`]) and the budget:
+//!    read it all (flash; sparse only when flash breaks the latency budget).
 //! 2. A wide question (counting, listing, summarising, comparing):
 //!    compression, which keeps what the question needs from everywhere;
 //!    retrieval if compression does not fit.
 //! 3. A look-up question: retrieval; compression if retrieval does not fit.
-//! 4. Nothing else fits: a full read beyond the trained context with RoPE
-//!    scaling, flagged (scaling buys positions, not understanding).
+//! 4. Nothing else fits: a full read anyway; beyond the trained context it
+//!    uses RoPE scaling, flagged (scaling buys positions, not understanding).
 //! 5. Nothing fits at all: [`NoPlan`], naming the cheapest plan and what it
 //!    would need.
 
@@ -94,9 +95,11 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
     let tokens = input.corpus.tokens;
     let trained = input.model.trained_context;
     let mut reasons = Vec::new();
-    let within =
+    let whole_read = input.model.whole_read_tokens;
+    let in_range =
         |c: &Candidate| matches!(c.strategy, Strategy::Full { .. }) && !c.cost.beyond_trained_range;
-    let full_in_range = candidates.iter().find(|c| within(c));
+    let within = |c: &Candidate| in_range(c) && tokens <= whole_read;
+    let full_in_range = candidates.iter().find(|c| in_range(c));
     let kind_reason = match (kind, marker) {
         (QuestionKind::Wide, Some(m)) => {
             format!("the question asks for a wide read (\"{m}\"): retrieval would see only pieces")
@@ -124,6 +127,11 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
         Some(c)
     } else {
         reasons.push(match full_in_range {
+            Some(_) if tokens > whole_read => format!(
+                "the corpus ({tokens} tokens) is longer than {} was measured to read whole \
+                 as well as a focused read ({whole_read} tokens)",
+                input.model.name
+            ),
             Some(c) => format!(
                 "a full read breaks the budget: it {}",
                 c.violations.join(" and ")
@@ -146,6 +154,9 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
                 order[0].name(),
                 c.strategy.kind().name()
             )),
+            None if candidates.iter().any(|c| in_range(c) && c.fits()) => reasons.push(
+                "neither retrieval nor compression fits the budget: reading it whole anyway".into(),
+            ),
             None => reasons.push(
                 "neither retrieval nor compression fits: reading beyond the trained range with \
                  RoPE scaling, which stretches positions without teaching the model to use them"

@@ -24,6 +24,11 @@ pub struct ModelLimits {
     pub name: String,
     /// Positions the model was trained on.
     pub trained_context: usize,
+    /// The longest corpus (tokens) the model was measured to read whole as
+    /// well as a focused read; past it the router prefers retrieval or
+    /// compression even when a full read fits (see [`measured_whole_read`]).
+    /// The trained context when nothing was measured.
+    pub whole_read_tokens: usize,
     pub n_layers: usize,
     pub hidden: usize,
     pub ffn_hidden: usize,
@@ -37,6 +42,22 @@ pub struct ModelLimits {
     pub decode_bytes: u64,
 }
 
+/// Models whose whole reads lose to focused reads past a length, by GGUF
+/// `general.name`, with that length in tokens. Measured, not assumed
+/// (BENCHMARKS.md, "Batch evaluation"): Qwen2.5-0.5B reading ~1.2K-token
+/// SQuAD articles whole answers 40 % against 66 % compressed and 47 %
+/// retrieved; HotpotQA's ~1.4K-token documents 24 % against 28 % retrieved;
+/// needles at 2K-8K tokens 80-90 % against 90-100 %; at 1K all tie (100 %).
+const WHOLE_READ_LIMITS: &[(&str, usize)] = &[("Qwen2.5 Coder 0.5B Instruct AWQ", 1024)];
+
+/// The measured whole-read span of the model named `gguf_name`, if any.
+pub fn measured_whole_read(gguf_name: &str) -> Option<usize> {
+    WHOLE_READ_LIMITS
+        .iter()
+        .find(|(name, _)| *name == gguf_name)
+        .map(|&(_, tokens)| tokens)
+}
+
 impl ModelLimits {
     /// The limits of a loaded model.
     pub fn of(model: &Model) -> Self {
@@ -44,6 +65,8 @@ impl ModelLimits {
         Self {
             name: c.name.clone(),
             trained_context: c.trained_positions(),
+            whole_read_tokens: measured_whole_read(&c.name)
+                .map_or(c.trained_positions(), |t| t.min(c.trained_positions())),
             n_layers: c.n_layers,
             hidden: c.hidden,
             ffn_hidden: c.ffn_hidden,
