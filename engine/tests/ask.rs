@@ -9,7 +9,7 @@ use folio_engine::ask::{ask, AskOptions, Corpus, Models};
 use folio_engine::calibrate::{cached_profile, measure};
 use folio_engine::llm::Model;
 use folio_engine::models::{load_model, DEFAULT_MODEL, TEST_MODEL};
-use folio_engine::router::{Budget, DeviceProfile, Strategy};
+use folio_engine::router::{Budget, DeviceProfile, ModelLimits, Strategy};
 
 fn profile() -> DeviceProfile {
     match cached_profile().unwrap() {
@@ -66,6 +66,11 @@ fn a_small_document_is_read_whole_with_verified_evidence() {
     )
     .unwrap();
     let (answerer, scorer) = models();
+    // The pinned default model carries its measured whole-read span (the
+    // router's table is keyed by the GGUF's name), the scorer its context.
+    assert_eq!(ModelLimits::of(&answerer).whole_read_tokens, 1024);
+    let smol = ModelLimits::of(&scorer);
+    assert_eq!(smol.whole_read_tokens, smol.trained_context);
     let mut corpus = Corpus::open(&[path], false).unwrap();
     let models = Models {
         answerer: &answerer,
