@@ -202,6 +202,33 @@ fn a_model_measured_to_read_short_spans_whole_gets_focused_reads_past_them() {
         Some(StrategyKind::Full),
     );
     assert_eq!(strategy(&forced), "full");
+
+    // Self-Route escalates in the same order: past the span, compression
+    // before a whole read; within it, a whole read first.
+    let kinds = |d: Decision| -> Vec<StrategyKind> {
+        d.wider_reads().iter().map(|c| c.strategy.kind()).collect()
+    };
+    let past = kinds(route(LOOKUP, 1_500, free).unwrap());
+    assert_eq!(past.first(), Some(&StrategyKind::Compress), "{past:?}");
+    assert_eq!(past.last(), Some(&StrategyKind::Full), "{past:?}");
+    let within = kinds(decide_with(qwen(), LOOKUP, 1_500, free, None).unwrap());
+    assert_eq!(within.first(), Some(&StrategyKind::Full), "{within:?}");
+    assert!(within.contains(&StrategyKind::Compress), "{within:?}");
+    // Never retrieval again, never past the trained range.
+    let beyond = decide_with(
+        qwen(),
+        LOOKUP,
+        200_000,
+        budget(Some(120.0), None, None),
+        None,
+    )
+    .unwrap();
+    assert!(!beyond.wider_reads().is_empty());
+    assert!(beyond
+        .wider_reads()
+        .iter()
+        .all(|c| c.strategy.kind() == StrategyKind::Compress));
+    assert!(!past.contains(&StrategyKind::Rag) && !within.contains(&StrategyKind::Rag));
 }
 
 #[test]

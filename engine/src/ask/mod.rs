@@ -120,20 +120,10 @@ pub fn ask(
         return Ok(first);
     }
     let remaining = options.budget.latency_s.map(|l| l - t.measured_seconds);
-    // A whole read past the span the model reads well comes after
-    // compression, as in the router's own rules.
-    let whole_read_well = stats.tokens <= ModelLimits::of(models.answerer).whole_read_tokens;
-    let wider = |c: &&Candidate| {
-        c.strategy.kind() != StrategyKind::Rag
-            && !c.cost.beyond_trained_range
-            && affordable(c, &options.budget, remaining)
-    };
     let escalation = decision
-        .candidates
-        .iter()
-        .filter(wider)
-        .find(|c| whole_read_well || c.strategy.kind() != StrategyKind::Full)
-        .or_else(|| decision.candidates.iter().find(wider))
+        .wider_reads()
+        .into_iter()
+        .find(|c| affordable(c, &options.budget, remaining))
         .cloned();
     let mut fallback = Fallback {
         from: decision.chosen.strategy.clone(),

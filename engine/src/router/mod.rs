@@ -98,7 +98,8 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
     let whole_read = input.model.whole_read_tokens;
     let in_range =
         |c: &Candidate| matches!(c.strategy, Strategy::Full { .. }) && !c.cost.beyond_trained_range;
-    let within = |c: &Candidate| in_range(c) && tokens <= whole_read;
+    let whole_read_well = tokens <= whole_read;
+    let within = |c: &Candidate| in_range(c) && whole_read_well;
     let full_in_range = candidates.iter().find(|c| in_range(c));
     let kind_reason = match (kind, marker) {
         (QuestionKind::Wide, Some(m)) => {
@@ -185,7 +186,27 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
         question_kind: kind,
         reasons,
         candidates,
+        whole_read_well,
     })
+}
+
+impl Decision {
+    /// The plans wider than retrieval, best first, for Self-Route's
+    /// escalation: the router's own order (rules 1-3), so the two cannot
+    /// drift apart. Only plans within the trained range; past the span the
+    /// model reads whole well, compression comes before a whole read.
+    pub fn wider_reads(&self) -> Vec<&Candidate> {
+        let mut wider: Vec<&Candidate> = self
+            .candidates
+            .iter()
+            .filter(|c| c.strategy.kind() != StrategyKind::Rag && !c.cost.beyond_trained_range)
+            .collect();
+        if !self.whole_read_well {
+            // Stable: each kind keeps the router's preference within it.
+            wider.sort_by_key(|c| c.strategy.kind() == StrategyKind::Full);
+        }
+        wider
+    }
 }
 
 fn coverage_reason(c: &Candidate, tokens: usize) -> String {

@@ -280,4 +280,8 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// Every plan considered, the chosen one included.
     pub candidates: Vec<Candidate>,
+    /// The corpus is within the span the model reads whole well (rule 1);
+    /// [`Decision::wider_reads`] orders escalations by it.
+    #[serde(default)]
+    pub whole_read_well: bool,
 }
