@@ -218,25 +218,33 @@ pub struct AskArgs {
     /// print them side by side.
     #[arg(long)]
     pub compare: bool,
-    /// Chunks a retrieval plan reads.
-    #[arg(long, default_value_t = 5)]
-    pub chunks: usize,
     /// Keep a retrieval answer that found nothing instead of escalating to a
     /// wider read (Self-Route).
     #[arg(long)]
     pub no_fallback: bool,
-    /// Model id (see `folio models list`).
-    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
-    pub model: String,
-    /// The compressor's scoring model.
-    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
-    pub scorer: String,
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// Most answer tokens to generate.
     #[arg(long, default_value_t = 96)]
     pub max_tokens: usize,
     /// Print one JSON record instead of the streamed answer and the card.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The models and retrieval depth the router plans with (`ask`, `tui`,
+/// `eval`): one set of flags with one meaning.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    /// The answering model's id (see `folio models list`).
+    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// The compressor's scoring model.
+    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
+    pub scorer: String,
+    /// Chunks a retrieval plan reads.
+    #[arg(long, default_value_t = 5)]
+    pub chunks: usize,
 }
 
 /// The budget an answer must fit (`ask`, the TUI's starting budget, `eval`'s
@@ -285,14 +293,8 @@ pub struct EvalArgs {
     pub docs: Option<PathBuf>,
     #[command(flatten)]
     pub budget: BudgetArgs,
-    /// Chunks a retrieval plan reads.
-    #[arg(long, default_value_t = 5)]
-    pub chunks: usize,
-    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
-    pub model: String,
-    /// The compressor's scoring model.
-    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
-    pub scorer: String,
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// Most answer tokens.
     #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,
@@ -311,18 +313,11 @@ pub struct TuiArgs {
     /// $FOLIO_HOME/corpus if it exists, else the bundled Jargon File).
     #[arg(long, short = 'c', num_args = 1..)]
     pub corpus: Vec<PathBuf>,
-    /// Model id of the answering model (see `folio models list`).
-    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
-    pub model: String,
-    /// The compressor's scoring model.
-    #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
-    pub scorer: String,
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// Most answer tokens to generate.
     #[arg(long, default_value_t = 96)]
     pub max_tokens: usize,
-    /// Chunks a retrieval plan reads.
-    #[arg(long, default_value_t = 5)]
-    pub chunks: usize,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -549,4 +544,39 @@ pub struct BenchRouterArgs {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Flattened argument groups (`PlanArgs`, `BudgetArgs`) must not clash
+    /// with a command's own flags; clap checks this only when asked.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let ask = Cli::try_parse_from([
+            "folio",
+            "ask",
+            "why?",
+            "--model",
+            "qwen2.5-1.5b",
+            "--chunks",
+            "3",
+        ])
+        .expect("ask parses");
+        let Some(Command::Ask(args)) = ask.command else {
+            panic!("not ask: {ask:?}");
+        };
+        assert_eq!(
+            (args.plan.model.as_str(), args.plan.chunks),
+            ("qwen2.5-1.5b", 3)
+        );
+        assert_eq!(
+            TuiArgs::defaults().plan.scorer,
+            folio_engine::models::TEST_MODEL
+        );
+    }
 }

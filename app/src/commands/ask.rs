@@ -19,7 +19,7 @@ pub fn run(args: AskArgs) -> Result<()> {
     let options = AskOptions {
         budget: budget(&args.budget)?,
         forced: args.strategy.as_deref().map(str::parse).transpose()?,
-        rag_k: args.chunks.max(1),
+        rag_k: args.plan.chunks.max(1),
         generate: GenerateOptions {
             max_new_tokens: args.max_tokens,
             ..Default::default()
@@ -45,9 +45,9 @@ pub fn run(args: AskArgs) -> Result<()> {
         eprintln!("folio: {s}");
     }
     let profile = ensure_profile(!args.json)?;
-    let answerer = load_model(&args.model, !args.json)?;
-    let scorer = load_model(&args.scorer, !args.json)
-        .with_context(|| format!("loading the compressor's scorer {}", args.scorer))?;
+    let answerer = load_model(&args.plan.model, !args.json)?;
+    let scorer = load_model(&args.plan.scorer, !args.json)
+        .with_context(|| format!("loading the compressor's scorer {}", args.plan.scorer))?;
     let models = Models {
         answerer: &answerer,
         scorer: Some(&scorer),

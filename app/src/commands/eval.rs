@@ -75,7 +75,7 @@ fn file_name(p: &std::path::Path) -> String {
 
 fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> Result<()> {
     let progress = !args.json;
-    let answerer = load_model(&args.model, progress)?;
+    let answerer = load_model(&args.plan.model, progress)?;
     let needs_scorer = strategies.iter().any(|s| {
         matches!(
             s,
@@ -84,8 +84,8 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
     });
     let scorer = if needs_scorer {
         Some(
-            load_model(&args.scorer, progress)
-                .with_context(|| format!("loading the compressor's scorer {}", args.scorer))?,
+            load_model(&args.plan.scorer, progress)
+                .with_context(|| format!("loading the compressor's scorer {}", args.plan.scorer))?,
         )
     } else {
         None
@@ -108,9 +108,9 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
         strategies,
         out: args.out.clone(),
         budget: budget(&args.budget)?,
-        rag_k: args.chunks.max(1),
+        rag_k: args.plan.chunks.max(1),
         max_tokens: args.max_tokens,
-        model: args.model.clone(),
+        model: args.plan.model.clone(),
     };
     let total = items.len() * config.strategies.len();
     let done = already_done(&config, &items)?;

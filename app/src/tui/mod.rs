@@ -72,8 +72,8 @@ pub fn run(args: TuiArgs) -> Result<()> {
         WorkerConfig {
             paths,
             label,
-            model: args.model.clone(),
-            scorer: args.scorer.clone(),
+            model: args.plan.model.clone(),
+            scorer: args.plan.scorer.clone(),
         },
         tx,
     )?;
@@ -120,7 +120,7 @@ fn options(app: &App, args: &TuiArgs, worker: &Worker) -> Result<AskOptions> {
     Ok(AskOptions {
         budget: app.budget.parse()?,
         forced: app.forced,
-        rag_k: args.chunks.max(1),
+        rag_k: args.plan.chunks.max(1),
         generate: GenerateOptions {
             max_new_tokens: args.max_tokens,
             cancel: Some(worker.cancel.clone()),
