@@ -76,10 +76,10 @@ pub struct Case {
 
 /// `n` questions of `suite`, spread evenly over the dev set (every k-th, so
 /// a small `n` still spans many articles), chosen before their documents
-/// are built. SQuAD's unanswerable questions
-/// are left out: accuracy here is about keeping the answer. `squad` and
-/// `squad-article` pick the same questions. HotpotQA's
-/// documents are its ten titled paragraphs, blank-line separated.
+/// are built. SQuAD's unanswerable questions are left out: accuracy here is
+/// about keeping the answer. `squad` and `squad-article` pick the same
+/// questions. HotpotQA's documents are its ten titled paragraphs, blank-line
+/// separated.
 pub fn load_cases(suite: Suite, n: usize) -> Result<Vec<Case>> {
     Ok(match suite {
         Suite::Squad | Suite::SquadArticle => {
