@@ -284,3 +284,35 @@ fn clear_errors() {
         "{err}"
     );
 }
+
+/// A two-hop question: the passage the question names (the bridge) names
+/// the engineer; her own passage holds the answer and shares no content word
+/// with the question. At 4× (two sentences' room) the first-hop ranking
+/// alone keeps a distractor; the second hop keeps her passage.
+#[test]
+fn the_second_hop_keeps_the_bridge_entitys_passage() {
+    let question = "In which town was the engineer of the Halvorsen Bridge born?";
+    let mut doc = document();
+    doc.push_str(
+        "\n\nIngrid Solberg grew up in Vardø, where her father kept the lighthouse, \
+         and she studied mathematics in Trondheim before building roads in the north.",
+    );
+    let compressed = |weight: f64| {
+        let o = CompressOptions {
+            second_hop_weight: weight,
+            ..options(Target::Ratio(4.0))
+        };
+        let c = compress(common::smollm2(), &doc, question, &o).unwrap();
+        check_spans(&doc, &c);
+        assert!(c.compressed_tokens <= c.target_tokens);
+        c.text
+    };
+    let off = compressed(0.0);
+    assert!(
+        off.contains("Halvorsen Bridge") && !off.contains("Vardø"),
+        "the case no longer needs a second hop: {off:?}"
+    );
+    let on = compressed(1.0);
+    assert!(on.contains("Halvorsen Bridge"), "{on:?}");
+    assert!(on.contains("Vardø"), "{on:?}");
+}

@@ -141,6 +141,10 @@ pub struct BenchCompressArgs {
     /// sentences only, the fine stage drops words only to fit).
     #[arg(long, default_value_t = CompressOptions::default().coarse_slack)]
     pub coarse_slack: f64,
+    /// Weight of the compressor's second hop: sentences naming what the
+    /// best passage names and the question does not (0: off).
+    #[arg(long, default_value_t = CompressOptions::default().second_hop_weight)]
+    pub second_hop_weight: f64,
     /// The compressor's surprisal bonus (nats) of the best kept sentence's
     /// words over the worst's.
     #[arg(long, default_value_t = CompressOptions::default().rank_bonus)]
@@ -175,6 +179,7 @@ pub fn run_bench(args: &BenchCompressArgs) -> Result<()> {
                 lm_weight: args.lm_weight,
                 coarse_slack: args.coarse_slack,
                 rank_bonus: args.rank_bonus,
+                second_hop_weight: args.second_hop_weight,
                 ..CompressOptions::default()
             },
             answer: !args.compress_only,

@@ -9,7 +9,7 @@ use anyhow::Result;
 use folio_corpora::Span;
 use serde::Serialize;
 
-use super::units::{terms, Layout};
+use super::units::{is_name_or_number, terms, Layout};
 use crate::llm::{Logits, Model, Session, SessionOptions};
 
 /// Tokens of one passage the model reads when scoring it (the rest is cut).
@@ -84,6 +84,7 @@ pub(crate) fn bm25(text: &str, layout: &Layout, question_terms: &HashSet<String>
 /// at least three (LongLLMLingua scores documents; a sentence keeps its
 /// paragraph's context), else the sentences; only the `max_lm` passages with
 /// the best lexical match are read.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rank(
     scorer: &Model,
     text: &str,
@@ -92,6 +93,7 @@ pub(crate) fn rank(
     question_terms: &HashSet<String>,
     lm_weight: f64,
     max_lm: usize,
+    second_hop_weight: f64,
 ) -> Result<Ranking> {
     let lexical = bm25(text, layout, question_terms);
     let passages = passages(text, layout);
@@ -135,11 +137,25 @@ pub(crate) fn rank(
     let gains: Vec<Option<f64>> = lm.iter().map(|c| c.map(|c| question_nll - c)).collect();
     let z_lex = zscores(&lexical.iter().map(|x| Some(*x)).collect::<Vec<_>>());
     let z_lm = zscores(&gains);
-    let combined: Vec<f64> = (0..layout.units.len())
+    let mut combined: Vec<f64> = (0..layout.units.len())
         .map(|u| (1.0 - lm_weight) * z_lex[u] + lm_weight * z_lm[u])
         .collect();
-    let mut order: Vec<usize> = (0..layout.units.len()).collect();
-    order.sort_by(|a, b| combined[*b].total_cmp(&combined[*a]).then(a.cmp(b)));
+    let by_score = |combined: &[f64]| {
+        let mut order: Vec<usize> = (0..layout.units.len()).collect();
+        order.sort_by(|a, b| combined[*b].total_cmp(&combined[*a]).then(a.cmp(b)));
+        order
+    };
+    let mut order = by_score(&combined);
+    if second_hop_weight > 0.0 && passages.len() > 1 {
+        let hop = second_hop(text, layout, &passages, order[0], question_terms);
+        let z_hop = zscores(&hop);
+        for (u, c) in combined.iter_mut().enumerate() {
+            if hop[u].is_some() {
+                *c += second_hop_weight * z_hop[u];
+            }
+        }
+        order = by_score(&combined);
+    }
     Ok(Ranking {
         order,
         lm_scored: lm.iter().flatten().count(),
@@ -147,6 +163,38 @@ pub(crate) fn rank(
         question_nll,
         best_conditioned_nll,
     })
+}
+
+/// The second hop of a multi-hop question: BM25 of every unit against the
+/// names and numbers of the best unit's passage that the question does not
+/// use (the bridge entity: "the director of film X" → X's passage names the
+/// director, whose own passage holds the answer and shares few words with
+/// the question). Units of that passage get `None`: they already rank first
+/// and keep their score.
+fn second_hop(
+    text: &str,
+    layout: &Layout,
+    passages: &[(Span, Vec<usize>)],
+    best_unit: usize,
+    question_terms: &HashSet<String>,
+) -> Vec<Option<f64>> {
+    let Some((span, own)) = passages
+        .iter()
+        .find(|(_, units)| units.contains(&best_unit))
+    else {
+        return vec![None; layout.units.len()];
+    };
+    let bridge: HashSet<String> = text[span.start..span.end]
+        .split_whitespace()
+        .filter(|w| is_name_or_number(w))
+        .flat_map(terms)
+        .filter(|t| !question_terms.contains(t))
+        .collect();
+    let mut hop: Vec<Option<f64>> = bm25(text, layout, &bridge).into_iter().map(Some).collect();
+    for &u in own {
+        hop[u] = None;
+    }
+    hop
 }
 
 /// Mean NLL (nats per token) of `suffix` read after `prefix` on a fresh

@@ -89,6 +89,11 @@ pub struct CompressOptions {
     pub rank_bonus: f64,
     /// Tokens per scorer pass of the fine stage.
     pub window_tokens: usize,
+    /// Weight (z units) of the second hop: units matching the names in the
+    /// best passage that the question lacks (see `coarse::second_hop`).
+    /// 0 by default: an experiment for multi-hop questions, measured in
+    /// BENCHMARKS.md.
+    pub second_hop_weight: f64,
 }
 
 impl Default for CompressOptions {
@@ -100,6 +105,7 @@ impl Default for CompressOptions {
             coarse_slack: 1.0,
             rank_bonus: 1.0,
             window_tokens: 1024,
+            second_hop_weight: 0.0,
         }
     }
 }
@@ -227,6 +233,7 @@ impl<'a> Prepared<'a> {
             &question_terms,
             options.lm_weight,
             options.max_lm_candidates,
+            options.second_hop_weight,
         )?;
         Ok(Self {
             scorer,
