@@ -41,13 +41,23 @@ pub struct Summary {
 
 /// Summaries of every suite in `records`, over each suite's questions that
 /// have all of its (method, ratio) cells so that columns compare the same
-/// questions.
+/// questions. A question counts once per cell, with its last record (a
+/// file appended to by several runs may hold a cell twice).
 pub fn summarize(records: &[Record]) -> Vec<Summary> {
+    let mut latest: BTreeMap<(&str, &str, (String, String)), &Record> = BTreeMap::new();
+    for r in records {
+        latest.insert((r.suite.as_str(), r.id.as_str(), key(r)), r);
+    }
+    let records: Vec<&Record> = latest.into_values().collect();
     let suites: BTreeSet<&str> = records.iter().map(|r| r.suite.as_str()).collect();
     suites
         .into_iter()
         .map(|suite| {
-            let rs: Vec<&Record> = records.iter().filter(|r| r.suite == suite).collect();
+            let rs: Vec<&Record> = records
+                .iter()
+                .copied()
+                .filter(|r| r.suite == suite)
+                .collect();
             let keys: BTreeSet<(String, String)> = rs.iter().map(|r| key(r)).collect();
             let mut per_id: BTreeMap<&str, BTreeSet<(String, String)>> = BTreeMap::new();
             for r in &rs {
@@ -175,5 +185,54 @@ impl Summary {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, method: &str, ratio: f32, correct: bool) -> Record {
+        Record {
+            suite: "squad".into(),
+            id: id.into(),
+            method: method.into(),
+            ratio,
+            question: "q".into(),
+            golds: vec!["a".into()],
+            answer: "a".into(),
+            correct,
+            exact: correct,
+            f1: if correct { 1.0 } else { 0.0 },
+            gold_kept: true,
+            source_tokens: 100,
+            compressed_tokens: (100.0 / ratio) as usize,
+            target_tokens: (100.0 / ratio) as usize,
+            compress_seconds: 0.5,
+            prompt_tokens: 120,
+            answer_seconds: 1.0,
+            read: None,
+            error: None,
+        }
+    }
+
+    /// A cell recorded twice counts once, with its last record; a question
+    /// missing a cell is left out of every column.
+    #[test]
+    fn each_question_counts_once_per_cell_with_its_last_record() {
+        let records = vec![
+            record("q1", "none", 1.0, true),
+            record("q1", "llmlingua", 4.0, false),
+            record("q1", "llmlingua", 4.0, true),
+            record("q2", "none", 1.0, false),
+            record("q2", "llmlingua", 4.0, false),
+            record("q3", "none", 1.0, true),
+        ];
+        let summary = &summarize(&records)[0];
+        assert_eq!((summary.questions, summary.started), (2, 3));
+        let cell = |m: &str| summary.cells.iter().find(|c| c.method == m).unwrap();
+        assert_eq!(cell("llmlingua").n, 2);
+        assert_eq!(cell("llmlingua").accuracy, 50.0);
+        assert_eq!(cell("none").accuracy, 50.0);
     }
 }
