@@ -7,7 +7,7 @@
 //! file as soon as it exists, so a killed run loses nothing and a rerun
 //! skips what is there. [`crate::compression_report`] summarizes the file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -213,26 +213,41 @@ pub struct RunConfig {
     pub answer: bool,
 }
 
-/// Records already in `path` (none if it does not exist).
+/// Records already in `path` (none if it does not exist), the latest per
+/// (suite, question, method, ratio): a file appended to by several runs may
+/// hold a cell twice, and the later record replaces the earlier one (as
+/// `eval::run::read_results` does for eval results).
 pub fn read_records(path: &Path) -> Result<Vec<Record>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| {
-                format!(
-                    "{} line {} is not a benchmark record",
-                    path.display(),
-                    i + 1
-                )
-            })
-        })
-        .collect()
+    let mut latest: Vec<Record> = Vec::new();
+    let mut at: HashMap<(String, String, String, String), usize> = HashMap::new();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let record: Record = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} line {} is not a benchmark record",
+                path.display(),
+                i + 1
+            )
+        })?;
+        let key = (
+            record.suite.clone(),
+            record.id.clone(),
+            record.method.clone(),
+            record.ratio.to_string(),
+        );
+        match at.get(&key) {
+            Some(&slot) => latest[slot] = record,
+            None => {
+                at.insert(key, latest.len());
+                latest.push(record);
+            }
+        }
+    }
+    Ok(latest)
 }
 
 /// Runs the benchmark, appending each new record to `config.out` and

@@ -41,23 +41,13 @@ pub struct Summary {
 
 /// Summaries of every suite in `records`, over each suite's questions that
 /// have all of its (method, ratio) cells so that columns compare the same
-/// questions. A question counts once per cell, with its last record (a
-/// file appended to by several runs may hold a cell twice).
+/// questions.
 pub fn summarize(records: &[Record]) -> Vec<Summary> {
-    let mut latest: BTreeMap<(&str, &str, (String, String)), &Record> = BTreeMap::new();
-    for r in records {
-        latest.insert((r.suite.as_str(), r.id.as_str(), key(r)), r);
-    }
-    let records: Vec<&Record> = latest.into_values().collect();
     let suites: BTreeSet<&str> = records.iter().map(|r| r.suite.as_str()).collect();
     suites
         .into_iter()
         .map(|suite| {
-            let rs: Vec<&Record> = records
-                .iter()
-                .copied()
-                .filter(|r| r.suite == suite)
-                .collect();
+            let rs: Vec<&Record> = records.iter().filter(|r| r.suite == suite).collect();
             let keys: BTreeSet<(String, String)> = rs.iter().map(|r| key(r)).collect();
             let mut per_id: BTreeMap<&str, BTreeSet<(String, String)>> = BTreeMap::new();
             for r in &rs {
@@ -216,11 +206,11 @@ mod tests {
         }
     }
 
-    /// A cell recorded twice counts once, with its last record; a question
-    /// missing a cell is left out of every column.
+    /// A cell recorded twice in the file counts once, with its last record;
+    /// a question missing a cell is left out of every column.
     #[test]
     fn each_question_counts_once_per_cell_with_its_last_record() {
-        let records = vec![
+        let records = [
             record("q1", "none", 1.0, true),
             record("q1", "llmlingua", 4.0, false),
             record("q1", "llmlingua", 4.0, true),
@@ -228,7 +218,18 @@ mod tests {
             record("q2", "llmlingua", 4.0, false),
             record("q3", "none", 1.0, true),
         ];
-        let summary = &summarize(&records)[0];
+        let path = std::env::temp_dir().join(format!(
+            "folio-compress-records-{}.jsonl",
+            std::process::id()
+        ));
+        let lines: Vec<String> = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let read = crate::compression::read_records(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let summary = &summarize(&read)[0];
         assert_eq!((summary.questions, summary.started), (2, 3));
         let cell = |m: &str| summary.cells.iter().find(|c| c.method == m).unwrap();
         assert_eq!(cell("llmlingua").n, 2);
