@@ -10,6 +10,7 @@ use folio_corpora::Span;
 use serde::Serialize;
 
 use super::units::{is_name_or_number, terms, Layout};
+use super::CompressOptions;
 use crate::llm::{Logits, Model, Session, SessionOptions};
 
 /// Tokens of one passage the model reads when scoring it (the rest is cut).
@@ -80,21 +81,21 @@ pub(crate) fn bm25(text: &str, layout: &Layout, question_terms: &HashSet<String>
 }
 
 /// Ranks the units: z-scored lexical and model scores mixed with
-/// `lm_weight`. The model reads passages: the paragraphs when the text has
-/// at least three (LongLLMLingua scores documents; a sentence keeps its
-/// paragraph's context), else the sentences; only the `max_lm` passages with
-/// the best lexical match are read.
-#[allow(clippy::too_many_arguments)]
+/// `options.lm_weight`, then the second hop when its weight is positive. The
+/// model reads passages: the paragraphs when the text has at least three
+/// (LongLLMLingua scores documents; a sentence keeps its paragraph's
+/// context), else the sentences; only the `options.max_lm_candidates`
+/// passages with the best lexical match are read.
 pub(crate) fn rank(
     scorer: &Model,
     text: &str,
     layout: &Layout,
     question: &str,
     question_terms: &HashSet<String>,
-    lm_weight: f64,
-    max_lm: usize,
-    second_hop_weight: f64,
+    options: &CompressOptions,
 ) -> Result<Ranking> {
+    let (lm_weight, max_lm) = (options.lm_weight, options.max_lm_candidates);
+    let second_hop_weight = options.second_hop_weight;
     let lexical = bm25(text, layout, question_terms);
     let passages = passages(text, layout);
     let mut by_lexical: Vec<usize> = (0..passages.len()).collect();

@@ -225,16 +225,7 @@ impl<'a> Prepared<'a> {
         }
         let question_terms: HashSet<String> = terms(question).into_iter().collect();
         let layout = Layout::new(text, &scorer.tokenizer, &question_terms)?;
-        let ranking = coarse::rank(
-            scorer,
-            text,
-            &layout,
-            question,
-            &question_terms,
-            options.lm_weight,
-            options.max_lm_candidates,
-            options.second_hop_weight,
-        )?;
+        let ranking = coarse::rank(scorer, text, &layout, question, &question_terms, options)?;
         Ok(Self {
             scorer,
             text,
