@@ -9,11 +9,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "folio", version, about)]
 pub struct Cli {
     /// CPU threads for inference (default: $FOLIO_THREADS or all cores).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// The command; none opens the terminal UI (`folio tui`).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--threads`: 1 up to [`folio_engine::threads::MAX_THREADS`].
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let max = folio_engine::threads::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a thread count from 1 to {max} (this machine has {} cores)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,6 +33,9 @@ fn main() {
 fn quiet_on_closed_stdout() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if folio_corpora::contain::active() {
+            return; // caught and reported as an error by the caller
+        }
         let message = info
             .payload()
             .downcast_ref::<String>()

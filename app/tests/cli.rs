@@ -280,3 +280,14 @@ fn bare_folio_without_a_terminal_says_what_to_use_instead() {
     // Nothing was drawn: no alternate-screen escape codes.
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
 }
+
+#[test]
+fn an_absurd_thread_count_is_a_usage_error_not_a_panic() {
+    for n in ["100000", "0", "lots"] {
+        let out = folio(&["demo", "--threads", n]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "--threads {n}: {err}");
+        assert!(err.contains("thread count from 1 to 1024"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

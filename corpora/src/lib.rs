@@ -6,6 +6,7 @@
 //! have no such bytes, cite pages. Headings are kept as [`Section`]s.
 
 pub mod bundled;
+pub mod contain;
 pub mod datasets;
 pub mod fetch;
 mod html;

@@ -8,18 +8,7 @@ use crate::Span;
 /// with the empty user password), files without a parsable structure and
 /// files that make the extractor panic are errors, never a crash.
 pub(crate) fn pages(bytes: &[u8]) -> Result<Vec<String>, LoadError> {
-    let result = std::panic::catch_unwind(|| extract(bytes));
-    match result {
-        Ok(r) => r,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "the PDF reader panicked".into());
-            Err(LoadError::BrokenPdf(msg))
-        }
-    }
+    crate::contain::catch(|| extract(bytes)).unwrap_or_else(|msg| Err(LoadError::BrokenPdf(msg)))
 }
 
 fn extract(bytes: &[u8]) -> Result<Vec<String>, LoadError> {

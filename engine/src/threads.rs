@@ -13,6 +13,11 @@ use rayon::ThreadPool;
 
 static POOL: OnceLock<(usize, ThreadPool)> = OnceLock::new();
 
+/// The most threads folio starts, whatever it is asked for: each one is an
+/// OS thread with its own stack, and far more than the cores only slows
+/// compute down (the command line refuses more, `FOLIO_THREADS` is capped).
+pub const MAX_THREADS: usize = 1024;
+
 /// Sets the thread count for rayon and candle, once per process, before any
 /// parallel work. Later calls return the count already in force.
 pub fn init(threads: Option<usize>) -> usize {
@@ -32,16 +37,27 @@ fn pool_with(threads: Option<usize>) -> &'static (usize, ThreadPool) {
                 std::thread::available_parallelism()
                     .map(|n| n.get())
                     .unwrap_or(1)
-            });
+            })
+            .min(MAX_THREADS);
         // Runs before folio starts threads of its own; candle reads the
         // variable on every matrix product.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .thread_name(|i| format!("folio-compute-{i}"))
-            .build()
-            .expect("building the compute thread pool");
-        (n, pool)
+        let build = |n: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("folio-compute-{i}"))
+                .build()
+        };
+        // The OS may refuse threads (limits, memory): fall back to one
+        // rather than abort; a single thread is slow but answers.
+        match build(n) {
+            Ok(pool) => (n, pool),
+            Err(e) => {
+                eprintln!("folio: could not start {n} compute threads ({e}); using 1");
+                std::env::set_var("RAYON_NUM_THREADS", "1");
+                (1, build(1).expect("a pool of one thread"))
+            }
+        }
     })
 }
 

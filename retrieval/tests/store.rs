@@ -185,3 +185,65 @@ fn edge_store_upserts_searches_deletes_and_persists() {
     assert_eq!(store.len().unwrap(), 150);
     assert_eq!(store.search(&points[7].1, 1).unwrap()[0].0, 7);
 }
+
+/// `--store` pointed at a folder of the user's that holds folders named like
+/// a store's parts (`packs/`, `tantivy/`, `qdrant/`) must not delete them: an
+/// unmarked non-empty folder is refused and left byte for byte as it was.
+#[test]
+fn a_foreign_folder_is_refused_and_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mine");
+    for sub in ["packs", "tantivy", "qdrant"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::write(dir.join(sub).join("notes.txt"), sub).unwrap();
+    }
+    let err = CorpusStore::open_writer(&dir, small_chunks(), false, opts())
+        .err()
+        .expect("a foreign folder must be refused")
+        .to_string();
+    assert!(err.contains("not a folio store"), "{err}");
+    for sub in ["packs", "tantivy", "qdrant"] {
+        let kept = std::fs::read_to_string(dir.join(sub).join("notes.txt")).unwrap();
+        assert_eq!(kept, sub);
+    }
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(names.len(), 3, "nothing was written into the folder");
+
+    // A plain file given as the store is refused too, not overwritten.
+    let file = tmp.path().join("file.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    assert!(CorpusStore::open_writer(&file, small_chunks(), false, opts()).is_err());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+    // An empty folder becomes a store, and a killed first ingest (marker,
+    // parts, no manifest) is cleaned up by the next writer.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    drop(CorpusStore::open_writer(&fresh, small_chunks(), false, opts()).unwrap());
+    assert!(fresh.join(folio_retrieval::store::MARKER).is_file());
+    std::fs::write(fresh.join("packs").join("7.jsonl"), "half").unwrap();
+    drop(CorpusStore::open_writer(&fresh, small_chunks(), false, opts()).unwrap());
+    assert!(!fresh.join("packs").join("7.jsonl").exists());
+}
+
+/// A manifest whose record span runs past its pack (a damaged or crafted
+/// store) is an error on reading, not an allocation of its length.
+#[test]
+fn a_record_span_past_its_pack_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    common::jargon_files(&docs, 1, 2000);
+    let dir = tmp.path().join("store");
+    let mut store = CorpusStore::open_writer(&dir, small_chunks(), false, opts()).unwrap();
+    store.ingest(&[docs], &IngestOptions::default()).unwrap();
+    drop(store);
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest["docs"][0]["len"] = serde_json::json!(1_000_000_000_000_000u64);
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let store = CorpusStore::open(&dir, opts()).unwrap();
+    let err = store.load_doc(0).unwrap_err().to_string();
+    assert!(err.contains("runs past the end of pack"), "{err}");
+}

@@ -39,6 +39,9 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            if folio_corpora::contain::active() {
+                return; // caught and reported as an error by the caller
+            }
             if std::thread::current().name() == Some(WORKER_THREAD) {
                 if let Ok(mut last) = LAST_PANIC.lock() {
                     *last = info.to_string();

@@ -149,14 +149,7 @@ pub fn run(
         .filter(|r| r.error.is_none())
         .map(|r| (key(&r.suite, &r.id, &r.strategy), r))
         .collect();
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if !text.is_empty() && !text.ends_with('\n') {
-            // Cut a torn last line so the next record starts on its own.
-            let keep = text.rfind('\n').map_or(0, |i| i + 1);
-            std::fs::write(&path, &text[..keep])
-                .with_context(|| format!("repairing {}", path.display()))?;
-        }
-    }
+    repair_torn_tail(&path)?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -186,17 +179,49 @@ pub fn run(
                     r
                 }
             };
-            writeln!(file, "{}", serde_json::to_string(&record)?)?;
-            file.flush()?;
+            // One write per record, its newline included: a kill leaves
+            // whole records and at most one torn tail.
+            let mut line = serde_json::to_string(&record)?;
+            line.push('\n');
+            file.write_all(line.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
             on_record(&record);
             done.insert(key(item.suite, &item.id, strategy.name()), record);
         }
+        // The item's records are on disk before its scratch files go.
+        file.sync_data()
+            .with_context(|| format!("syncing {}", path.display()))?;
         if let Ok(f) = files {
             // Scratch indexes are rebuilt on a rerun; the documents stay.
             let _ = std::fs::remove_dir_all(&f.store_dir);
         }
     }
     Ok(())
+}
+
+/// Makes the results file end on a whole line, in place: a last record that
+/// is complete but lacks its newline gets one (it counts as answered, as
+/// [`read_results`] reads it), and a torn last line is cut off by truncating
+/// the file there. Nothing before the tail is rewritten.
+fn repair_torn_tail(path: &Path) -> Result<()> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(());
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .with_context(|| format!("repairing {}", path.display()))?;
+    if serde_json::from_slice::<EvalRecord>(&bytes[keep..]).is_ok() {
+        (&file).write_all(b"\n")?;
+    } else {
+        file.set_len(keep as u64)?;
+    }
+    file.sync_data()
+        .with_context(|| format!("repairing {}", path.display()))
 }
 
 /// An item's documents on disk and where its scratch index goes.
@@ -390,5 +415,42 @@ mod tests {
         let err = read_results(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A complete last record without its newline is kept (it was answered)
+    /// and a torn one is cut, in place; the records before stay as written.
+    #[test]
+    fn repair_keeps_a_complete_tail_and_cuts_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let record = |strategy: &str| {
+            serde_json::to_string(&EvalRecord {
+                suite: "s".into(),
+                id: "1".into(),
+                strategy: strategy.into(),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let whole = format!("{}\n{}", record("rag"), record("full"));
+        std::fs::write(&path, &whole).unwrap();
+        repair_torn_tail(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{whole}\n")
+        );
+        assert_eq!(read_results(&path).unwrap().len(), 2);
+
+        let torn = format!("{}\n{{\"suite\": \"s\", \"id", record("rag"));
+        std::fs::write(&path, &torn).unwrap();
+        repair_torn_tail(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", record("rag"))
+        );
+        // A file of one torn line is emptied, not removed.
+        std::fs::write(&path, "{\"suite").unwrap();
+        repair_torn_tail(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

@@ -64,6 +64,56 @@ pub struct CorpusStore {
 
 const LOCK: &str = ".writer.lock";
 
+/// The file that marks a folder as made by folio. folio deletes inside a
+/// store folder only what a marked folder holds, so pointing `--store` at a
+/// folder of the user's never removes their files.
+pub const MARKER: &str = ".folio-store";
+
+/// Makes `dir` a store folder, or checks that it is one: a missing or empty
+/// folder gets the marker; a folder with a committed manifest (a store of an
+/// older folio) gets it too; any other non-empty folder is refused before
+/// anything is written into it.
+fn claim_folder(dir: &Path) -> Result<()> {
+    let marker = dir.join(MARKER);
+    if marker.is_file() {
+        return Ok(());
+    }
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "{} is a file, not a folder; give --store a new or empty folder",
+            dir.display()
+        );
+    }
+    let ours = dir.join(manifest::FILE).is_file();
+    if dir.is_dir() && !ours {
+        let entries =
+            std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let foreign: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != LOCK)
+            .take(3)
+            .collect();
+        if !foreign.is_empty() {
+            bail!(
+                "{} is not a folio store and is not empty (it holds {}{}); folio will not \
+                 write into or delete from it: give --store a new or empty folder",
+                dir.display(),
+                foreign.join(", "),
+                if foreign.len() == 3 { ", …" } else { "" }
+            );
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut f = File::create(&marker).with_context(|| format!("creating {}", marker.display()))?;
+    std::io::Write::write_all(
+        &mut f,
+        b"This folder is a folio corpus store (folio ingest). folio deletes files only inside folders that carry this file.\n",
+    )?;
+    f.sync_all()?;
+    Ok(())
+}
+
 impl CorpusStore {
     /// Opens a store for searching. Fails if there is no committed store.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
@@ -86,7 +136,7 @@ impl CorpusStore {
         dense: bool,
         options: StoreOptions,
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        claim_folder(dir)?;
         let lock = File::create(dir.join(LOCK))?;
         lock.try_lock().map_err(|_| {
             anyhow!(
@@ -106,7 +156,8 @@ impl CorpusStore {
                 m
             }
             None => {
-                // Never committed: anything here is a killed first ingest's.
+                // Never committed, but the marker is there ([`claim_folder`]
+                // checked): anything here is a killed first ingest's.
                 for sub in ["tantivy", "qdrant", "packs"] {
                     let p = dir.join(sub);
                     if p.exists() {
@@ -256,6 +307,19 @@ impl CorpusStore {
                 v.insert(File::open(&p).with_context(|| format!("opening {}", p.display()))?)
             }
         };
+        // The manifest is a file on disk like any other: check its span
+        // against the pack before allocating for it.
+        let pack_len = f.metadata()?.len();
+        if e.offset.checked_add(e.len).is_none_or(|end| end > pack_len) {
+            bail!(
+                "the store is damaged: {}'s record (bytes {}+{}) runs past the end of pack {} \
+                 ({pack_len} bytes); ingest into a new store",
+                e.path,
+                e.offset,
+                e.len,
+                e.pack
+            );
+        }
         f.seek(SeekFrom::Start(e.offset))?;
         let mut buf = vec![0u8; e.len as usize];
         f.read_exact(&mut buf)?;
