@@ -42,9 +42,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{self, Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use folio_engine::gpu::{cuda_available, GpuModel, GpuSession, GpuSessionOptions};
 use folio_engine::llm::{Arch, Logits, Model, ModelConfig, Session, SessionOptions};
+use folio_kernels::quant::{BlockFormat, BlockMatrix};
 
 const TOL_REL: f64 = 3e-2;
 const TOL_TOP1: f64 = 0.95;
@@ -244,24 +245,25 @@ impl Checks {
 
 /// Rounds every matrix of `model` to bf16 (in place), for the reference spread.
 fn round_weights_to_bf16(model: &mut Model) -> Result<()> {
-    let round = |t: &Tensor| -> Result<Tensor> {
-        let v: Vec<f32> = t
-            .flatten_all()?
-            .to_vec1::<f32>()?
+    let round = |m: &BlockMatrix| -> Result<BlockMatrix> {
+        let bytes: Vec<u8> = m
+            .dequantize_all()
             .into_iter()
-            .map(|x| half::bf16::from_f32(x).to_f32())
+            .flat_map(|x| half::bf16::from_f32(x).to_le_bytes())
             .collect();
-        Ok(Tensor::from_vec(v, t.dims(), &Device::Cpu)?)
+        BlockMatrix::new(BlockFormat::Bf16, m.rows, m.cols, bytes).map_err(anyhow::Error::msg)
     };
     for l in &mut model.weights.layers {
         for lin in [&mut l.qkv, &mut l.attn_out, &mut l.gate_up, &mut l.down] {
-            lin.weight = round(&lin.weight)?;
+            for part in &mut lin.parts {
+                *part = round(part)?;
+            }
         }
     }
-    model.weights.output.weight = round(&model.weights.output.weight)?;
-    for e in &mut model.weights.embeddings {
-        *e = half::bf16::from_f32(*e).to_f32();
+    for part in &mut model.weights.output.parts {
+        *part = round(part)?;
     }
+    model.weights.embeddings = round(&model.weights.embeddings)?;
     Ok(())
 }
 
@@ -302,7 +304,7 @@ fn check(path: &Path) -> Result<i32> {
     );
     let cpu_last = cpu_all[(n - 1) * vocab..].to_vec();
     let f32_decode = SessionOptions {
-        quantized_decode: false,
+        quantized_activations: false,
         ..SessionOptions::default()
     };
     let mut cpu32 = Session::new(&model, f32_decode);

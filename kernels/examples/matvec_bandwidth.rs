@@ -41,9 +41,9 @@ fn main() {
             let seconds = start.elapsed().as_secs_f64() / reps as f64;
             println!(
                 "{format:?} {rows}x{cols} ({:.0} MB): {:.2} ms per product, {:.1} GB/s, {threads} threads",
-                w.data.len() as f64 / 1e6,
+                w.data().len() as f64 / 1e6,
                 seconds * 1e3,
-                w.data.len() as f64 / seconds / 1e9
+                w.data().len() as f64 / seconds / 1e9
             );
         });
     }

@@ -114,8 +114,8 @@ pub struct GpuModel {
 }
 
 fn upload_linear(stream: &Arc<CudaStream>, lin: &Linear) -> Result<GpuLinear> {
-    let (out, inp) = lin.weight.dims2()?;
-    let host = lin.weight.flatten_all()?.to_vec1::<f32>()?;
+    let (out, inp) = (lin.out_features(), lin.in_features());
+    let host = lin.dequantize_all();
     Ok(GpuLinear {
         weight: stream.clone_htod(&to_bf16_bits(&host))?,
         bias: match &lin.bias {
@@ -158,7 +158,7 @@ impl GpuModel {
             config: model.config.clone(),
             dims,
             rope_layout: model.rope_layout(),
-            embeddings: stream.clone_htod(&to_bf16_bits(&w.embeddings))?,
+            embeddings: stream.clone_htod(&to_bf16_bits(&w.embeddings.dequantize_all()))?,
             layers,
             output_norm: stream.clone_htod(&w.output_norm)?,
             output,

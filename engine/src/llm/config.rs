@@ -59,12 +59,15 @@ impl ModelConfig {
         let key = |k: &str| format!("{arch_name}.{k}");
         let n_heads = get_usize(content, &key("attention.head_count"))?;
         let hidden = get_usize(content, &key("embedding_length"))?;
+        if n_heads == 0 || hidden == 0 {
+            bail!("the GGUF declares {n_heads} attention heads and a hidden size of {hidden}: not a usable model");
+        }
         let head_dim = get_usize(content, &key("attention.key_length")).unwrap_or(hidden / n_heads);
         let vocab_size = match md.get("tokenizer.ggml.tokens") {
             Some(Value::Array(tokens)) => tokens.len(),
             _ => bail!("GGUF has no tokenizer.ggml.tokens"),
         };
-        Ok(Self {
+        let config = Self {
             arch,
             name: get_str(content, "general.name").unwrap_or_else(|_| arch_name.clone()),
             n_layers: get_usize(content, &key("block_count"))?,
@@ -85,7 +88,61 @@ impl ModelConfig {
                 &key("rope.scaling.original_context_length"),
             )
             .ok(),
-        })
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Refuses hyper-parameters the forward pass cannot run (a crafted or
+    /// damaged header), so that none of them divides by zero or indexes out
+    /// of a buffer later.
+    fn check(&self) -> Result<()> {
+        let fail = |what: String| -> Result<()> {
+            bail!("the GGUF's hyper-parameters are not usable: {what}")
+        };
+        let sizes = [
+            ("block_count", self.n_layers),
+            ("feed_forward_length", self.ffn_hidden),
+            ("attention.head_count_kv", self.n_kv_heads),
+            ("head dimension", self.head_dim),
+            ("context_length", self.trained_context),
+            ("vocabulary", self.vocab_size),
+        ];
+        if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return fail(format!("{name} is 0"));
+        }
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
+            return fail(format!(
+                "{} query heads do not share {} KV heads evenly",
+                self.n_heads, self.n_kv_heads
+            ));
+        }
+        if self.rope_dim > self.head_dim || !self.rope_dim.is_multiple_of(2) {
+            return fail(format!(
+                "rope.dimension_count {} does not fit head dimension {}",
+                self.rope_dim, self.head_dim
+            ));
+        }
+        if !(self.rms_eps.is_finite() && self.rms_eps >= 0.0)
+            || !(self.rope_theta.is_finite() && self.rope_theta > 0.0)
+        {
+            return fail(format!(
+                "rms epsilon {} or RoPE base {} is not a positive number",
+                self.rms_eps, self.rope_theta
+            ));
+        }
+        // Sizes far past any model's: products of them must not overflow.
+        let huge = [
+            self.n_layers,
+            self.hidden,
+            self.ffn_hidden,
+            self.n_heads,
+            self.head_dim,
+        ];
+        if huge.iter().any(|v| *v > 1 << 20) || self.vocab_size > 1 << 24 {
+            return fail("a dimension is implausibly large".into());
+        }
+        Ok(())
     }
 
     /// The RoPE scaling a request gets unless it asks for another: what the

@@ -111,6 +111,13 @@ impl TextTokenizer {
                 .collect(),
             _ => vec![1; tokens.len()],
         };
+        if types.len() != tokens.len() {
+            bail!(
+                "the GGUF's tokenizer is inconsistent: {} token types for {} tokens",
+                types.len(),
+                tokens.len()
+            );
+        }
         let mut special = HashSet::new();
         let mut added = Vec::new();
         for (id, ty) in types.iter().enumerate() {

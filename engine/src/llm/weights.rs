@@ -1,139 +1,167 @@
-//! Weights of a llama/qwen2 GGUF, dequantized to f32 at load.
+//! Weights of a llama/qwen2 GGUF, used in place in the file's own blocks.
 //!
-//! candle has only scalar CPU code for several GGUF block types (Q4_1, Q5_0,
-//! Q5_1), and dense f32 matrix products are 5-10x faster for prompt
-//! processing, so every weight is expanded to f32 once. Q, K and V are stacked
-//! into one matrix, and so are the gate and up projections, so each layer runs
-//! four matrix products instead of seven.
+//! The file is memory-mapped and every matrix is a view of its bytes
+//! ([`BlockMatrix`] over [`WeightBytes`]): nothing is dequantized or copied
+//! at load, so the process holds about the file's size (pages the OS shares
+//! with its cache) and loading takes the time of reading the header. Both
+//! prompt processing and generation multiply the blocks with 8-bit
+//! activations (`folio_kernels::quant`). Q, K and V (and gate and up) stay
+//! separate matrices, each written into its columns of one stacked output,
+//! since their blocks may be of different types (Q4_K_M mixes Q4_K and Q6_K).
 //!
-//! Generation is memory-bound (one token reads every weight once), so each
-//! matrix also keeps a quantized copy for calls of up to [`DECODE_ROWS`] rows,
-//! multiplied by folio's kernels (`folio_kernels::quant`): the GGUF's own
-//! blocks when they are Q4_1, Q5_0 or Q8_0, anything else (K-quants, f16, or
-//! stacks of mixed types) requantized to Q8_0 (8.5 bits per weight).
+//! Only the norms and biases (a few KB per layer) are read as f32.
 
-use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
-use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Device, Tensor};
-use folio_kernels::quant::{self, BlockFormat, BlockMatrix};
-use rayon::prelude::*;
+use candle_core::quantized::GgmlDType;
+use folio_kernels::quant::{self, Activations, BlockFormat, BlockMatrix, WeightBytes};
 
 use super::config::{Arch, ModelConfig};
 
-/// Calls with at most this many rows may use the quantized weights.
+/// Calls with at most this many rows use the fused matrix-vector kernels
+/// where the block type has one (generation).
 pub const DECODE_ROWS: usize = 4;
 
-/// A projection `y = x·Wᵀ + b` with `W` stored `[out, in]`.
+/// A projection `y = x·Wᵀ + b`: one or more matrices `[out_i, in]` whose
+/// outputs are concatenated (Q, K and V of a layer).
 pub struct Linear {
-    pub weight: Tensor,
+    pub parts: Vec<BlockMatrix>,
     pub bias: Option<Vec<f32>>,
-    /// The same matrix block-quantized, for memory-bound calls.
-    pub decode: BlockMatrix,
+    in_features: usize,
+    out_features: usize,
 }
 
 impl Linear {
-    /// Picks the decode copy from the GGUF tensors `sources` (stacked along
-    /// the rows, as `weight` is): their own blocks when a fast kernel exists,
-    /// else `weight` requantized to Q8_0.
-    fn new(weight: Tensor, bias: Option<Vec<f32>>, sources: &[QTensor]) -> Result<Self> {
-        let decode = match decode_blocks(sources)? {
-            Some(blocks) => blocks,
-            None => {
-                let (rows, cols) = weight.dims2()?;
-                BlockMatrix::quantize_q8_0(rows, cols, &weight.flatten_all()?.to_vec1::<f32>()?)
-                    .map_err(anyhow::Error::msg)?
-            }
-        };
+    fn new(parts: Vec<BlockMatrix>, bias: Option<Vec<f32>>) -> Result<Self> {
+        let in_features = parts.first().map_or(0, |p| p.cols);
+        if parts.iter().any(|p| p.cols != in_features) {
+            bail!("stacked projections differ in input width");
+        }
+        let out_features = parts.iter().map(|p| p.rows).sum();
+        if bias.as_ref().is_some_and(|b| b.len() != out_features) {
+            bail!("a bias does not match its projection's {out_features} outputs");
+        }
         Ok(Self {
-            weight,
+            parts,
             bias,
-            decode,
+            in_features,
+            out_features,
         })
     }
 
     pub fn in_features(&self) -> usize {
-        self.weight.dims()[1]
+        self.in_features
     }
 
-    /// `x` is `[rows, in]` row-major; returns `[rows, out]`. Uses the quantized
-    /// weights when `quantized_small` and `rows <= DECODE_ROWS`.
-    pub fn forward(&self, x: &[f32], rows: usize, quantized_small: bool) -> Result<Vec<f32>> {
-        let mut y = if quantized_small && rows <= DECODE_ROWS {
-            let mut y = vec![0f32; rows * self.decode.rows];
-            quant::matvec(&self.decode, x, rows, &mut y);
-            y
+    pub fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    /// `x` is `[rows, in]` row-major; returns `[rows, out]`. `quantized`:
+    /// 8-bit activations (the fast path); else f32 activations against the
+    /// weights dequantized row by row (slow: the reference for tests).
+    pub fn forward(&self, x: &[f32], rows: usize, quantized: bool) -> Vec<f32> {
+        let out = self.out_features;
+        let mut y = vec![0f32; rows * out];
+        let acts = if quantized {
+            Activations::new(x, rows, self.in_features)
         } else {
-            let input = Tensor::from_slice(x, (rows, self.in_features()), &Device::Cpu)?;
-            input
-                .matmul(&self.weight.t()?)?
-                .flatten_all()?
-                .to_vec1::<f32>()?
+            Activations::exact(x, rows, self.in_features)
         };
+        let mut offset = 0;
+        for part in &self.parts {
+            if quantized && rows <= DECODE_ROWS && quant::has_fused_matvec(part.format) {
+                let mut part_y = vec![0f32; rows * part.rows];
+                quant::matvec(part, x, rows, &mut part_y);
+                for (dst, src) in y.chunks_exact_mut(out).zip(part_y.chunks_exact(part.rows)) {
+                    dst[offset..offset + part.rows].copy_from_slice(src);
+                }
+            } else {
+                quant::matmul(part, &acts, &mut y, out, offset);
+            }
+            offset += part.rows;
+        }
         if let Some(b) = &self.bias {
             for row in y.chunks_exact_mut(b.len()) {
                 row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
             }
         }
-        Ok(y)
+        y
     }
 
-    /// Bytes held: the f32 matrix, its quantized copy and the bias.
+    /// The whole projection as f32 `[out, in]` (the GPU upload).
+    pub fn dequantize_all(&self) -> Vec<f32> {
+        self.parts.iter().flat_map(|p| p.dequantize_all()).collect()
+    }
+
+    /// Bytes the matrices occupy in the file, and the bias.
     pub fn bytes(&self) -> usize {
-        let elements = self.weight.elem_count();
-        elements * 4 + self.decode.data.len() + self.bias.as_ref().map_or(0, |b| b.len() * 4)
+        self.parts.iter().map(|p| p.data().len()).sum::<usize>()
+            + self.bias.as_ref().map_or(0, |b| b.len() * 4)
     }
-}
-
-/// The raw blocks of `sources`, stacked, when they all share a format that
-/// folio's kernels multiply.
-fn decode_blocks(sources: &[QTensor]) -> Result<Option<BlockMatrix>> {
-    let mut parts = Vec::with_capacity(sources.len());
-    for q in sources {
-        let format = match q.dtype() {
-            GgmlDType::Q4_1 => BlockFormat::Q4_1,
-            GgmlDType::Q5_0 => BlockFormat::Q5_0,
-            GgmlDType::Q8_0 => BlockFormat::Q8_0,
-            _ => return Ok(None),
-        };
-        let (rows, cols) = q.shape().dims2()?;
-        parts.push(
-            BlockMatrix::new(format, rows, cols, q.data()?.into_owned())
-                .map_err(anyhow::Error::msg)?,
-        );
-    }
-    Ok(BlockMatrix::stack(&parts))
 }
 
 /// One transformer block.
 pub struct Layer {
     pub attn_norm: Vec<f32>,
-    /// Q, K and V stacked along the output dimension.
+    /// Q, K and V, output concatenated.
     pub qkv: Linear,
     pub attn_out: Linear,
     pub ffn_norm: Vec<f32>,
-    /// Gate and up projections stacked along the output dimension.
+    /// Gate and up projections, output concatenated.
     pub gate_up: Linear,
     pub down: Linear,
 }
 
 /// Every weight of a model.
 pub struct Weights {
-    /// `[vocab, hidden]` token embeddings.
-    pub embeddings: Vec<f32>,
+    /// `[vocab, hidden]` token embeddings, in their file blocks.
+    pub embeddings: BlockMatrix,
     pub layers: Vec<Layer>,
     pub output_norm: Vec<f32>,
-    /// `[vocab, hidden]`; a copy of the embedding matrix when the model ties them.
+    /// `[vocab, hidden]`; the embedding matrix itself when the model ties them.
     pub output: Linear,
     pub tied_output: bool,
 }
 
+/// The block format of a GGUF tensor type, or an error naming the ones
+/// folio multiplies.
+pub fn block_format(dtype: GgmlDType) -> Result<BlockFormat> {
+    Ok(match dtype {
+        GgmlDType::F32 => BlockFormat::F32,
+        GgmlDType::F16 => BlockFormat::F16,
+        GgmlDType::BF16 => BlockFormat::Bf16,
+        GgmlDType::Q4_0 => BlockFormat::Q4_0,
+        GgmlDType::Q4_1 => BlockFormat::Q4_1,
+        GgmlDType::Q5_0 => BlockFormat::Q5_0,
+        GgmlDType::Q5_1 => BlockFormat::Q5_1,
+        GgmlDType::Q8_0 => BlockFormat::Q8_0,
+        GgmlDType::Q4K => BlockFormat::Q4_K,
+        GgmlDType::Q5K => BlockFormat::Q5_K,
+        GgmlDType::Q6K => BlockFormat::Q6_K,
+        other => bail!(
+            "tensor type {other:?} is not supported: folio runs {} (what Q4_K_M, Q5_K_M, \
+             Q6_K, Q8_0, F16 and BF16 files hold)",
+            supported_formats()
+        ),
+    })
+}
+
+fn supported_formats() -> String {
+    BlockFormat::ALL
+        .iter()
+        .map(|f| format!("{f:?}").to_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Tensors looked up by name in the mapped file.
 struct Reader<'a> {
     content: &'a Content,
-    file: File,
+    map: Arc<memmap2::Mmap>,
 }
 
 impl Reader<'_> {
@@ -141,96 +169,135 @@ impl Reader<'_> {
         self.content.tensor_infos.contains_key(name)
     }
 
-    fn qtensor(&mut self, name: &str) -> Result<QTensor> {
-        self.content
-            .tensor(&mut self.file, name, &Device::Cpu)
-            .with_context(|| format!("reading tensor {name}"))
+    /// The tensor as a `[rows, cols]` matrix of its own blocks (a 1-D
+    /// tensor is one row), checked against the file's length.
+    fn matrix(&self, name: &str) -> Result<BlockMatrix> {
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| anyhow!("the GGUF has no tensor {name}"))?;
+        let format = block_format(info.ggml_dtype).with_context(|| format!("tensor {name}"))?;
+        let (rows, cols) = match info.shape.dims() {
+            [n] => (1, *n),
+            [r, c] => (*r, *c),
+            dims => bail!("tensor {name} has shape {dims:?}; folio expects a matrix or vector"),
+        };
+        let row_bytes = format.row_bytes(cols).ok_or_else(|| {
+            anyhow!("tensor {name}: rows of {cols} weights are not whole {format:?} blocks")
+        })?;
+        let len = rows
+            .checked_mul(row_bytes)
+            .ok_or_else(|| anyhow!("tensor {name}: size overflows"))?;
+        let start = self
+            .content
+            .tensor_data_offset
+            .checked_add(info.offset)
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or_else(|| anyhow!("tensor {name}: offset overflows"))?;
+        let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.map.clone();
+        let bytes = WeightBytes::new(owner, start, len).ok_or_else(|| {
+            anyhow!(
+                "tensor {name} ({len} bytes at {start}) runs past the end of the file ({} \
+                 bytes): the GGUF is truncated or damaged; `folio models verify` checks it",
+                self.map.len()
+            )
+        })?;
+        BlockMatrix::from_bytes(format, rows, cols, bytes)
+            .map_err(|e| anyhow!("tensor {name}: {e}"))
     }
 
-    fn tensor(&mut self, name: &str) -> Result<Tensor> {
-        Ok(self.qtensor(name)?.dequantize(&Device::Cpu)?)
-    }
-
-    fn vec(&mut self, name: &str) -> Result<Vec<f32>> {
-        Ok(self.tensor(name)?.flatten_all()?.to_vec1::<f32>()?)
-    }
-
-    fn optional_vec(&mut self, name: &str) -> Result<Option<Vec<f32>>> {
-        if self.has(name) {
-            self.vec(name).map(Some)
-        } else {
-            Ok(None)
+    /// A vector tensor (norms, biases) of `len` values, as f32.
+    fn vec(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let m = self.matrix(name)?;
+        if m.rows * m.cols != len {
+            bail!(
+                "tensor {name} has {} values, expected {len}",
+                m.rows * m.cols
+            );
         }
+        Ok(m.dequantize_all())
     }
 
-    fn linear(&mut self, name: &str) -> Result<Linear> {
-        let q = self.qtensor(&format!("{name}.weight"))?;
-        let weight = q.dequantize(&Device::Cpu)?;
-        Linear::new(weight, self.optional_vec(&format!("{name}.bias"))?, &[q])
-    }
-
-    /// Stacks `[out_i, in]` matrices (and their biases, if any) into one.
-    fn stacked(&mut self, names: &[String], biases: bool) -> Result<Linear> {
-        let mut sources = Vec::new();
-        let mut mats = Vec::new();
-        let mut bias = Vec::new();
-        for name in names {
-            let q = self.qtensor(&format!("{name}.weight"))?;
-            mats.push(q.dequantize(&Device::Cpu)?);
-            sources.push(q);
-            if biases {
-                bias.extend(self.vec(&format!("{name}.bias"))?);
-            }
+    /// `[rows, cols]` matrix with its shape checked.
+    fn shaped(&self, name: &str, rows: usize, cols: usize) -> Result<BlockMatrix> {
+        let m = self.matrix(name)?;
+        if (m.rows, m.cols) != (rows, cols) {
+            bail!(
+                "tensor {name} has shape [{}, {}], expected [{rows}, {cols}]",
+                m.rows,
+                m.cols
+            );
         }
-        let weight = Tensor::cat(&mats, 0)?.contiguous()?;
-        Linear::new(weight, biases.then_some(bias), &sources)
+        Ok(m)
     }
 }
 
 impl Weights {
-    /// Reads and dequantizes every tensor the forward pass needs.
+    /// Maps the file and checks every tensor the forward pass needs.
     pub fn load(path: &Path, content: &Content, config: &ModelConfig) -> Result<Self> {
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut r = Reader { content, file };
-        let embed = r.tensor("token_embd.weight")?;
-        if embed.dims() != [config.vocab_size, config.hidden] {
-            bail!(
-                "token_embd.weight has shape {:?}, expected [{}, {}]",
-                embed.dims(),
-                config.vocab_size,
-                config.hidden
-            );
-        }
-        let biases = config.arch == Arch::Qwen2;
-        // Layers are independent: each worker reads and converts whole layers
-        // through its own file handle.
-        let layers = crate::threads::install(|| {
-            (0..config.n_layers)
-                .into_par_iter()
-                .map(|i| {
-                    let file =
-                        File::open(path).with_context(|| format!("opening {}", path.display()))?;
-                    let mut r = Reader { content, file };
-                    let p = |s: &str| format!("blk.{i}.{s}");
-                    Ok(Layer {
-                        attn_norm: r.vec(&p("attn_norm.weight"))?,
-                        qkv: r.stacked(&[p("attn_q"), p("attn_k"), p("attn_v")], biases)?,
-                        attn_out: r.linear(&p("attn_output"))?,
-                        ffn_norm: r.vec(&p("ffn_norm.weight"))?,
-                        gate_up: r.stacked(&[p("ffn_gate"), p("ffn_up")], false)?,
-                        down: r.linear(&p("ffn_down"))?,
-                    })
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: the mapping is read-only. A model file changed while folio
+        // runs would change the weights under it (as for llama.cpp's mmap);
+        // `folio models verify` and the load-time checks cover damaged files.
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .with_context(|| format!("mapping {}", path.display()))?;
+        let r = Reader {
+            content,
+            map: Arc::new(map),
+        };
+        let (h, c) = (config.hidden, config);
+        let embeddings = r.shaped("token_embd.weight", c.vocab_size, h)?;
+        let (q_dim, kv_dim) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+        let biases = c.arch == Arch::Qwen2;
+        let layers = (0..c.n_layers)
+            .map(|i| {
+                let p = |s: &str| format!("blk.{i}.{s}");
+                let qkv_bias = if biases {
+                    let mut b = r.vec(&p("attn_q.bias"), q_dim)?;
+                    b.extend(r.vec(&p("attn_k.bias"), kv_dim)?);
+                    b.extend(r.vec(&p("attn_v.bias"), kv_dim)?);
+                    Some(b)
+                } else {
+                    None
+                };
+                Ok(Layer {
+                    attn_norm: r.vec(&p("attn_norm.weight"), h)?,
+                    qkv: Linear::new(
+                        vec![
+                            r.shaped(&p("attn_q.weight"), q_dim, h)?,
+                            r.shaped(&p("attn_k.weight"), kv_dim, h)?,
+                            r.shaped(&p("attn_v.weight"), kv_dim, h)?,
+                        ],
+                        qkv_bias,
+                    )?,
+                    attn_out: Linear::new(
+                        vec![r.shaped(&p("attn_output.weight"), h, q_dim)?],
+                        None,
+                    )?,
+                    ffn_norm: r.vec(&p("ffn_norm.weight"), h)?,
+                    gate_up: Linear::new(
+                        vec![
+                            r.shaped(&p("ffn_gate.weight"), c.ffn_hidden, h)?,
+                            r.shaped(&p("ffn_up.weight"), c.ffn_hidden, h)?,
+                        ],
+                        None,
+                    )?,
+                    down: Linear::new(
+                        vec![r.shaped(&p("ffn_down.weight"), h, c.ffn_hidden)?],
+                        None,
+                    )?,
                 })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let output_norm = r.vec("output_norm.weight")?;
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output_norm = r.vec("output_norm.weight", h)?;
         let tied_output = !r.has("output.weight");
         let output = if tied_output {
-            Linear::new(embed.clone(), None, &[])?
+            Linear::new(vec![embeddings.clone()], None)?
         } else {
-            r.linear("output")?
+            Linear::new(vec![r.shaped("output.weight", c.vocab_size, h)?], None)?
         };
-        let embeddings = embed.flatten_all()?.to_vec1::<f32>()?;
         Ok(Self {
             embeddings,
             layers,
@@ -240,26 +307,33 @@ impl Weights {
         })
     }
 
-    /// Bytes one decoding step reads from the block-quantized copies, and
-    /// their formats (generation speed is about bandwidth / these bytes).
+    /// Token `tok`'s embedding row, appended to `out`.
+    pub fn embed(&self, tok: usize, out: &mut Vec<f32>) {
+        out.extend(self.embeddings.dequantize_row(tok));
+    }
+
+    /// Bytes one decoding step reads from the weight matrices, and their
+    /// formats (generation speed is about bandwidth / these bytes).
     pub fn decode_bytes(&self) -> (usize, Vec<(String, usize)>) {
         let mut by_format: Vec<(String, usize)> = Vec::new();
         let all = self
             .layers
             .iter()
             .flat_map(|l| [&l.qkv, &l.attn_out, &l.gate_up, &l.down])
-            .chain([&self.output]);
-        for linear in all {
-            let name = format!("{:?}", linear.decode.format);
+            .chain([&self.output])
+            .flat_map(|l| l.parts.iter());
+        for m in all {
+            let name = format!("{:?}", m.format);
             match by_format.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, bytes)) => *bytes += linear.decode.data.len(),
-                None => by_format.push((name, linear.decode.data.len())),
+                Some((_, bytes)) => *bytes += m.data().len(),
+                None => by_format.push((name, m.data().len())),
             }
         }
         (by_format.iter().map(|(_, b)| b).sum(), by_format)
     }
 
-    /// Bytes of all weights as held in memory (f32 and quantized copies).
+    /// Bytes of all weights as held (the mapped matrices, counted once when
+    /// the output is tied, and the f32 norms and biases).
     pub fn bytes(&self) -> usize {
         let layers: usize = self
             .layers
@@ -272,6 +346,11 @@ impl Weights {
                     + l.down.bytes()
             })
             .sum();
-        layers + (self.embeddings.len() + self.output_norm.len()) * 4 + self.output.bytes()
+        let output = if self.tied_output {
+            0
+        } else {
+            self.output.bytes()
+        };
+        layers + self.embeddings.data().len() + self.output_norm.len() * 4 + output
     }
 }

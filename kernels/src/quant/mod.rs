@@ -1,56 +1,159 @@
-//! Matrix-vector products straight on GGUF block-quantized weights.
+//! Matrix products straight on GGUF block-quantized weights, with no f32
+//! copy of them.
 //!
-//! Generation reads every weight once per token, so its speed is the memory
-//! bandwidth divided by the bytes per weight. candle has fast CPU dot products
-//! only for some GGUF block types; for Q4_1 (SmolLM2) and Q5_0 (Qwen2.5-0.5B)
-//! it runs scalar code, and requantizing them to Q8_0 reads 1.5-1.7x the
-//! bytes. These kernels read the original blocks (as llama.cpp does):
-//! activations are quantized to 8 bits per 32-value block, and each block's
-//! dot product runs on integers (AVX2 `maddubs`), scaled once per block.
+//! A model's matrices stay in their file's blocks (memory-mapped, see
+//! [`WeightBytes`]); activations are quantized to 8 bits per 32 values and
+//! each block's dot product runs on integers (AVX2 `maddubs`), scaled once
+//! per 32 weights, as llama.cpp does. Two paths:
+//! - [`matvec`], generation (one to a few rows): fused kernels that expand
+//!   Q4_1, Q5_0 and Q8_0 blocks in registers and read each weight once;
+//! - [`matmul`], every type and any number of rows: weight rows are unpacked
+//!   into a canonical form ([`blocks`]) once per task and multiplied with
+//!   four activation rows at a time ([`canon`]).
 //!
-//! Block layouts (ggml): every block covers 32 consecutive weights of a row.
-//! - Q4_1, 20 bytes: `d: f16, m: f16, qs: [u8; 16]`; weight `j` (< 16) is
-//!   `d·(qs[j] & 15) + m`, weight `j + 16` is `d·(qs[j] >> 4) + m`.
-//! - Q5_0, 22 bytes: `d: f16, qh: u32, qs: [u8; 16]`; bit `j` of `qh` is the
-//!   fifth bit of weight `j`; weight = `d·(q - 16)`.
-//! - Q8_0, 34 bytes: `d: f16, qs: [i8; 32]`; weight = `d·q`. Matrices in any
-//!   other format are requantized to Q8_0 ([`BlockMatrix::quantize_q8_0`]), so
-//!   one thread pool and one kernel family serve every decode product.
+//! Float matrices (F32, F16, BF16) are expanded a few rows at a time and
+//! multiplied with the f32 activations.
+
+pub mod blocks;
+pub mod canon;
+#[cfg(target_arch = "x86_64")]
+mod fused;
+#[cfg(target_arch = "x86_64")]
+mod unpack_avx2;
+
+use std::sync::Arc;
 
 use half::f16;
 use rayon::prelude::*;
 
 use crate::dot::Isa;
+pub use blocks::dequantize;
+use blocks::f16_at;
+use fused as avx2;
 
-/// Weights per block for every supported format.
+/// Weights per block of the 32-weight formats (and the activation block).
 pub const BLOCK: usize = 32;
 
-/// A supported block format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A block type folio multiplies (ggml's names).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlockFormat {
+    F32,
+    F16,
+    Bf16,
+    Q4_0,
     Q4_1,
     Q5_0,
+    Q5_1,
     Q8_0,
+    Q4_K,
+    Q5_K,
+    Q6_K,
 }
 
 impl BlockFormat {
+    /// Every supported format, for error messages and tests.
+    pub const ALL: [BlockFormat; 11] = [
+        BlockFormat::F32,
+        BlockFormat::F16,
+        BlockFormat::Bf16,
+        BlockFormat::Q4_0,
+        BlockFormat::Q4_1,
+        BlockFormat::Q5_0,
+        BlockFormat::Q5_1,
+        BlockFormat::Q8_0,
+        BlockFormat::Q4_K,
+        BlockFormat::Q5_K,
+        BlockFormat::Q6_K,
+    ];
+
     /// Bytes of one block.
     pub fn block_bytes(self) -> usize {
         match self {
+            BlockFormat::F32 => 4,
+            BlockFormat::F16 | BlockFormat::Bf16 => 2,
+            BlockFormat::Q4_0 => 18,
             BlockFormat::Q4_1 => 20,
             BlockFormat::Q5_0 => 22,
+            BlockFormat::Q5_1 => 24,
             BlockFormat::Q8_0 => 34,
+            BlockFormat::Q4_K => 144,
+            BlockFormat::Q5_K => 176,
+            BlockFormat::Q6_K => 210,
         }
+    }
+
+    /// Weights in one block.
+    pub fn block_weights(self) -> usize {
+        match self {
+            BlockFormat::F32 | BlockFormat::F16 | BlockFormat::Bf16 => 1,
+            BlockFormat::Q4_K | BlockFormat::Q5_K | BlockFormat::Q6_K => blocks::QK_K,
+            _ => BLOCK,
+        }
+    }
+
+    /// Plain numbers rather than integer blocks.
+    pub fn is_float(self) -> bool {
+        self.block_weights() == 1
+    }
+
+    /// Bytes of a row of `cols` weights (`None` when `cols` is not a whole
+    /// number of blocks, or a multiple of 32 for the integer kernels).
+    pub fn row_bytes(self, cols: usize) -> Option<usize> {
+        let n = self.block_weights();
+        (cols.is_multiple_of(n) && (self.is_float() || cols.is_multiple_of(BLOCK)))
+            .then(|| cols / n * self.block_bytes())
     }
 }
 
-/// A `[rows, cols]` matrix stored as raw GGUF blocks, row after row.
+/// Bytes a matrix lives in: a range of a memory-mapped file (or of any
+/// buffer), shared without copying by every matrix that points into it.
+#[derive(Clone)]
+pub struct WeightBytes {
+    owner: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    start: usize,
+    len: usize,
+}
+
+impl WeightBytes {
+    /// `len` bytes of `owner` from `start`; `None` if they run past its end.
+    pub fn new(
+        owner: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        start: usize,
+        len: usize,
+    ) -> Option<Self> {
+        let end = start.checked_add(len)?;
+        ((*owner).as_ref().len() >= end).then_some(Self { owner, start, len })
+    }
+
+    /// Bytes the process owns (tests, requantized copies).
+    pub fn owned(data: Vec<u8>) -> Self {
+        let len = data.len();
+        Self {
+            owner: Arc::new(data),
+            start: 0,
+            len,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &(*self.owner).as_ref()[self.start..self.start + self.len]
+    }
+}
+
+impl std::fmt::Debug for WeightBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WeightBytes({} bytes at {})", self.len, self.start)
+    }
+}
+
+/// A `[rows, cols]` matrix stored as GGUF blocks, row after row.
 #[derive(Debug, Clone)]
 pub struct BlockMatrix {
     pub format: BlockFormat,
     pub rows: usize,
     pub cols: usize,
-    pub data: Vec<u8>,
+    data: WeightBytes,
 }
 
 impl BlockMatrix {
@@ -61,14 +164,27 @@ impl BlockMatrix {
         cols: usize,
         data: Vec<u8>,
     ) -> Result<Self, String> {
-        if !cols.is_multiple_of(BLOCK) {
-            return Err(format!("{cols} columns is not a multiple of {BLOCK}"));
-        }
-        let want = rows * cols / BLOCK * format.block_bytes();
-        if data.len() != want {
+        Self::from_bytes(format, rows, cols, WeightBytes::owned(data))
+    }
+
+    /// As [`new`](Self::new), over bytes shared with others (a mapped file).
+    pub fn from_bytes(
+        format: BlockFormat,
+        rows: usize,
+        cols: usize,
+        data: WeightBytes,
+    ) -> Result<Self, String> {
+        let row_bytes = format.row_bytes(cols).ok_or_else(|| {
+            format!(
+                "{format:?} rows of {cols} weights are not whole blocks of {}",
+                format.block_weights().max(BLOCK)
+            )
+        })?;
+        let want = rows.checked_mul(row_bytes).ok_or("matrix size overflows")?;
+        if data.len != want {
             return Err(format!(
                 "{format:?} {rows}x{cols} needs {want} bytes, got {}",
-                data.len()
+                data.len
             ));
         }
         Ok(Self {
@@ -103,75 +219,39 @@ impl BlockMatrix {
                     .map(|v| (v * inv).round().clamp(-127.0, 127.0) as i8 as u8),
             );
         }
-        Ok(Self {
-            format: BlockFormat::Q8_0,
-            rows,
-            cols,
-            data,
-        })
+        Self::new(BlockFormat::Q8_0, rows, cols, data)
     }
 
-    /// Stacks matrices of the same format and width along the rows.
-    pub fn stack(parts: &[BlockMatrix]) -> Option<BlockMatrix> {
-        let first = parts.first()?;
-        if parts
-            .iter()
-            .any(|p| p.format != first.format || p.cols != first.cols)
-        {
-            return None;
-        }
-        let data = parts.iter().flat_map(|p| p.data.iter().copied()).collect();
-        Some(BlockMatrix {
-            format: first.format,
-            rows: parts.iter().map(|p| p.rows).sum(),
-            cols: first.cols,
-            data,
-        })
+    /// The raw blocks, row after row.
+    pub fn data(&self) -> &[u8] {
+        self.data.as_slice()
+    }
+
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        self.cols / self.format.block_weights() * self.format.block_bytes()
     }
 
     fn row(&self, r: usize) -> &[u8] {
-        let bytes = self.cols / BLOCK * self.format.block_bytes();
-        &self.data[r * bytes..(r + 1) * bytes]
+        let bytes = self.row_bytes();
+        &self.data()[r * bytes..(r + 1) * bytes]
     }
 
-    /// Row `r` as f32 (the reference the fast path is tested against).
+    /// Row `r` as f32 (embedding look-ups, and the tests' reference).
     pub fn dequantize_row(&self, r: usize) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.cols);
-        for block in self.row(r).chunks_exact(self.format.block_bytes()) {
-            let d = f16_at(block, 0);
-            let mut vals = [0f32; BLOCK];
-            match self.format {
-                BlockFormat::Q4_1 => {
-                    let m = f16_at(block, 2);
-                    for j in 0..16 {
-                        vals[j] = d * (block[4 + j] & 15) as f32 + m;
-                        vals[j + 16] = d * (block[4 + j] >> 4) as f32 + m;
-                    }
-                }
-                BlockFormat::Q5_0 => {
-                    let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
-                    for j in 0..16 {
-                        let lo = (block[6 + j] & 15) as i32 | ((((qh >> j) & 1) << 4) as i32);
-                        let hi =
-                            (block[6 + j] >> 4) as i32 | ((((qh >> (j + 16)) & 1) << 4) as i32);
-                        vals[j] = d * (lo - 16) as f32;
-                        vals[j + 16] = d * (hi - 16) as f32;
-                    }
-                }
-                BlockFormat::Q8_0 => {
-                    for j in 0..BLOCK {
-                        vals[j] = d * block[2 + j] as i8 as f32;
-                    }
-                }
-            }
-            out.extend_from_slice(&vals);
-        }
+        let mut out = vec![0f32; self.cols];
+        dequantize(self.format, self.row(r), &mut out);
         out
     }
-}
 
-fn f16_at(bytes: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+    /// The whole matrix as f32, `[rows, cols]` (the GPU upload).
+    pub fn dequantize_all(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        out.par_chunks_mut(self.cols)
+            .zip(self.data().par_chunks(self.row_bytes()))
+            .for_each(|(y, row)| dequantize(self.format, row, y));
+        out
+    }
 }
 
 /// One input vector quantized to 8 bits per 32-value block.
@@ -211,15 +291,214 @@ impl QuantizedInput {
     }
 }
 
+/// Whether [`matvec`] has a fused kernel for `format` (it reads the
+/// blocks in place, the fastest for generation).
+pub fn has_fused_matvec(format: BlockFormat) -> bool {
+    matches!(
+        format,
+        BlockFormat::Q4_1 | BlockFormat::Q5_0 | BlockFormat::Q8_0
+    )
+}
+
+/// Activation rows quantized to 8 bits per 32 values (the canonical
+/// kernels' input), with `d·Σq` per 16 values for the bias terms.
+pub struct QuantizedRows {
+    cols: usize,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+    half_sums: Vec<f32>,
+}
+
+impl QuantizedRows {
+    /// Quantizes `[rows, cols]` `x` row by row (`cols` a multiple of 32).
+    pub fn new(x: &[f32], cols: usize) -> Self {
+        let mut values = vec![0i8; x.len()];
+        let mut scales = vec![0f32; x.len() / BLOCK];
+        let mut half_sums = vec![0f32; x.len() / 16];
+        values
+            .par_chunks_mut(BLOCK * 64)
+            .zip(scales.par_chunks_mut(64))
+            .zip(half_sums.par_chunks_mut(128))
+            .zip(x.par_chunks(BLOCK * 64))
+            .for_each(|(((q, d), sums), x)| {
+                for (b, block) in x.chunks_exact(BLOCK).enumerate() {
+                    let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let scale = amax / 127.0;
+                    let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                    let mut half = [0i32; 2];
+                    for (j, v) in block.iter().enumerate() {
+                        let v = (v * inv).round() as i8;
+                        q[b * BLOCK + j] = v;
+                        half[j / 16] += v as i32;
+                    }
+                    d[b] = scale;
+                    sums[2 * b] = scale * half[0] as f32;
+                    sums[2 * b + 1] = scale * half[1] as f32;
+                }
+            });
+        Self {
+            cols,
+            values,
+            scales,
+            half_sums,
+        }
+    }
+
+    /// Row `r`'s 8-bit values.
+    pub fn values(&self, r: usize) -> &[i8] {
+        &self.values[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// Row `r`'s scale per 32 values.
+    pub fn scales(&self, r: usize) -> &[f32] {
+        &self.scales[r * self.cols / BLOCK..(r + 1) * self.cols / BLOCK]
+    }
+
+    /// Row `r`'s `d·Σq` per 16 values.
+    pub fn half_sums(&self, r: usize) -> &[f32] {
+        &self.half_sums[r * self.cols / 16..(r + 1) * self.cols / 16]
+    }
+}
+
+/// The input of [`matmul`]: `[rows, cols]` f32 activations, quantized on
+/// first use and then shared by every matrix they multiply (Q, K and V).
+pub struct Activations<'a> {
+    pub x: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    /// Multiply in f32 whatever the weights' type (the reference path).
+    pub exact: bool,
+    quantized: std::sync::OnceLock<QuantizedRows>,
+}
+
+impl<'a> Activations<'a> {
+    pub fn new(x: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(x.len(), rows * cols, "activation shape");
+        Self {
+            x,
+            rows,
+            cols,
+            exact: false,
+            quantized: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Activations kept in f32: every product dequantizes the weights row by
+    /// row instead (slow; what tests compare the 8-bit path with).
+    pub fn exact(x: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            exact: true,
+            ..Self::new(x, rows, cols)
+        }
+    }
+
+    /// The 8-bit rows (made on the first call).
+    pub fn quantized(&self) -> &QuantizedRows {
+        self.quantized
+            .get_or_init(|| QuantizedRows::new(self.x, self.cols))
+    }
+}
+
+/// A raw pointer to the output that tasks writing disjoint columns share.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: every task writes only its own output columns (see `matmul`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// Bytes of canonical rows one task unpacks at a time (fits L2 beside the
+/// activation rows it sweeps).
+const TASK_CANON_BYTES: usize = 96 * 1024;
+
+/// `y[t, offset + n] = Σ_k W[n, k] · x[t, k]` for every activation row `t`
+/// and weight row `n`: `y` is `[x.rows, y_cols]`, and this matrix fills
+/// columns `offset .. offset + w.rows` (so stacked projections write into
+/// one output). Parallel over weight rows.
+pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, offset: usize) {
+    assert_eq!(x.cols, w.cols, "x columns");
+    assert!(offset + w.rows <= y_cols, "output columns");
+    assert_eq!(y.len(), x.rows * y_cols, "y shape");
+    let isa = Isa::detect();
+    let row_bytes = w.row_bytes();
+    let float = w.format.is_float() || x.exact;
+    let per_row = if float { 4 * w.cols } else { 9 * w.cols / 4 };
+    let chunk = (TASK_CANON_BYTES / per_row).clamp(1, 64);
+    let out = SharedOut(y.as_mut_ptr());
+    let quantized = (!float).then(|| x.quantized());
+    (0..w.rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
+        let first = c * chunk;
+        let n = chunk.min(w.rows - first);
+        let src = &w.data()[first * row_bytes..(first + n) * row_bytes];
+        let out = out;
+        // SAFETY: `t < x.rows` and `offset + first + r < y_cols`, so the index
+        // is inside `y`; this task alone owns columns `first .. first + n`.
+        let write = |t: usize, r: usize, v: f32| unsafe {
+            *out.0.add(t * y_cols + offset + first + r) = v;
+        };
+        match quantized {
+            Some(q) => canon::BUFFER.with_borrow_mut(|buf| {
+                buf.fill(w.format, src, row_bytes, w.cols, n, isa);
+                let signed = w.format == BlockFormat::Q8_0;
+                let mut tile = [0f32; canon::ROW_BLOCK];
+                // Activation rows outside, weight rows inside: the task's
+                // canonical rows stay in cache while four activation rows
+                // at a time stream past them once.
+                for t0 in (0..x.rows).step_by(canon::ROW_BLOCK) {
+                    let tn = canon::ROW_BLOCK.min(x.rows - t0);
+                    for r in 0..n {
+                        canon::dot_rows(buf, r, signed, q, t0..t0 + tn, &mut tile, isa);
+                        for (i, v) in tile[..tn].iter().enumerate() {
+                            write(t0 + i, r, *v);
+                        }
+                    }
+                }
+            }),
+            None => {
+                let mut rows = vec![0f32; n * w.cols];
+                for (r, row) in rows.chunks_exact_mut(w.cols).enumerate() {
+                    dequantize(w.format, &src[r * row_bytes..(r + 1) * row_bytes], row);
+                }
+                for t in 0..x.rows {
+                    let xt = &x.x[t * w.cols..(t + 1) * w.cols];
+                    for (r, row) in rows.chunks_exact(w.cols).enumerate() {
+                        write(t, r, float_dot(row, xt, isa));
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn float_dot(a: &[f32], b: &[f32], isa: Isa) -> f32 {
+    match isa {
+        // SAFETY: AVX2 and FMA were detected.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { float_dot_avx2(a, b) },
+        _ => crate::dot::dot::<false>(a, b),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn float_dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    crate::dot::dot::<true>(a, b)
+}
+
 /// Output rows per parallel task.
 const ROWS_PER_TASK: usize = 64;
 
 /// `y = W · x` for each of `x_rows` input rows (`x` is `[x_rows, cols]`,
 /// `y` is `[x_rows, rows]`), parallel over output rows.
+/// Formats without a fused kernel go through [`matmul`].
 pub fn matvec(w: &BlockMatrix, x: &[f32], x_rows: usize, y: &mut [f32]) {
     assert_eq!(x.len(), x_rows * w.cols, "x shape");
     assert_eq!(y.len(), x_rows * w.rows, "y shape");
     let isa = Isa::detect();
+    if !has_fused_matvec(w.format) || isa != Isa::Avx2Fma {
+        let x = Activations::new(x, x_rows, w.cols);
+        matmul(w, &x, y, w.rows, 0);
+        return;
+    }
     for (x, y) in x.chunks_exact(w.cols).zip(y.chunks_exact_mut(w.rows)) {
         let input = QuantizedInput::new(x);
         let row_bytes = w.cols / BLOCK * w.format.block_bytes();
@@ -227,7 +506,7 @@ pub fn matvec(w: &BlockMatrix, x: &[f32], x_rows: usize, y: &mut [f32]) {
             .enumerate()
             .for_each(|(chunk, ys)| {
                 let first = chunk * ROWS_PER_TASK;
-                let rows = &w.data[first * row_bytes..(first + ys.len()) * row_bytes];
+                let rows = &w.data()[first * row_bytes..(first + ys.len()) * row_bytes];
                 match isa {
                     // SAFETY: `Isa::detect` saw AVX2, FMA and F16C on this CPU;
                     // `rows` holds `ys.len()` rows of `row_bytes`.
@@ -240,9 +519,7 @@ pub fn matvec(w: &BlockMatrix, x: &[f32], x_rows: usize, y: &mut [f32]) {
                             BlockFormat::Q5_0 => {
                                 avx2::rows::<{ avx2::Q5_0 }>(rows, row_bytes, &input, ys)
                             }
-                            BlockFormat::Q8_0 => {
-                                avx2::rows::<{ avx2::Q8_0 }>(rows, row_bytes, &input, ys)
-                            }
+                            _ => avx2::rows::<{ avx2::Q8_0 }>(rows, row_bytes, &input, ys),
                         }
                     },
                     _ => {
@@ -259,8 +536,18 @@ pub fn matvec(w: &BlockMatrix, x: &[f32], x_rows: usize, y: &mut [f32]) {
     }
 }
 
-/// Integer dot products block by block, in plain Rust.
+/// Integer dot products block by block, in plain Rust (the fused kernels'
+/// reference); other formats take the dequantized row.
 pub fn row_dot_scalar(format: BlockFormat, row: &[u8], x: &QuantizedInput) -> f32 {
+    if !has_fused_matvec(format) {
+        let mut w = vec![0f32; x.values.len()];
+        dequantize(format, row, &mut w);
+        return w
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w * x.values[i] as f32 * x.scales[i / BLOCK])
+            .sum();
+    }
     let mut total = 0f32;
     for (b, block) in row.chunks_exact(format.block_bytes()).enumerate() {
         let xq = &x.values[b * BLOCK..(b + 1) * BLOCK];
@@ -286,7 +573,7 @@ pub fn row_dot_scalar(format: BlockFormat, row: &[u8], x: &QuantizedInput) -> f3
                 }
                 total += d * x.scales[b] * sum as f32;
             }
-            BlockFormat::Q8_0 => {
+            _ => {
                 let sum: i32 = (0..BLOCK)
                     .map(|j| block[2 + j] as i8 as i32 * xq[j] as i32)
                     .sum();
@@ -295,146 +582,4 @@ pub fn row_dot_scalar(format: BlockFormat, row: &[u8], x: &QuantizedInput) -> f3
         }
     }
     total
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
-
-    use super::{QuantizedInput, BLOCK};
-
-    /// 32 nibbles → 32 bytes: low nibbles first (weights 0..16), then high.
-    #[inline(always)]
-    unsafe fn nibbles(qs: *const u8) -> __m256i {
-        let tmp = _mm_loadu_si128(qs as *const __m128i);
-        let both =
-            _mm256_insertf128_si256::<1>(_mm256_castsi128_si256(tmp), _mm_srli_epi16::<4>(tmp));
-        _mm256_and_si256(both, _mm256_set1_epi8(15))
-    }
-
-    /// 32 bits → 32 bytes, 0xFF where the bit is set.
-    #[inline(always)]
-    unsafe fn bits(qh: u32) -> __m256i {
-        let shuffle = _mm256_set_epi64x(
-            0x0303030303030303,
-            0x0202020202020202,
-            0x0101010101010101,
-            0,
-        );
-        let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), shuffle);
-        let bit_mask = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
-        _mm256_cmpeq_epi8(_mm256_or_si256(bytes, bit_mask), _mm256_set1_epi64x(-1))
-    }
-
-    /// An f16 at `p` (unaligned) as f32, through F16C.
-    #[inline(always)]
-    unsafe fn f16_at(p: *const u8) -> f32 {
-        let bits = (p as *const u16).read_unaligned();
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-    }
-
-    /// Σ u8·i8 over 32 pairs, as 8 f32 partial sums.
-    #[inline(always)]
-    unsafe fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256 {
-        let pairs = _mm256_maddubs_epi16(u, s);
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
-    }
-
-    /// Format codes for const generics (`BlockFormat` as a number).
-    pub const Q4_1: u8 = 0;
-    pub const Q5_0: u8 = 1;
-    pub const Q8_0: u8 = 2;
-
-    /// Bytes per block of a format code.
-    const fn block_bytes(f: u8) -> usize {
-        match f {
-            Q4_1 => 20,
-            Q5_0 => 22,
-            _ => 34,
-        }
-    }
-
-    /// One block's integer dot product with the activations (8 partial sums).
-    #[inline(always)]
-    unsafe fn block_dot<const F: u8>(block: *const u8, xq: __m256i) -> __m256 {
-        match F {
-            Q4_1 => dot_u8_i8(nibbles(block.add(4)), xq),
-            Q5_0 => {
-                let qh = (block.add(2) as *const u32).read_unaligned();
-                // q - 16 as i8: the nibble, with 0xF0 set where the fifth bit is 0.
-                let high = _mm256_andnot_si256(bits(qh), _mm256_set1_epi8(0xF0u8 as i8));
-                let w = _mm256_or_si256(nibbles(block.add(6)), high);
-                // maddubs needs an unsigned operand: |w| and x with w's sign.
-                dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w))
-            }
-            _ => {
-                let w = _mm256_loadu_si256(block.add(2) as *const __m256i);
-                dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w))
-            }
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn hsum(acc: __m256) -> f32 {
-        let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
-        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-        _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps::<1>(pair, pair)))
-    }
-
-    /// Dot products of `R` consecutive rows (each `row_bytes` long, starting
-    /// at `rows`) with the activations: one activation load serves `R` rows
-    /// and the `R` accumulation chains run side by side. `F` is the format
-    /// code, so each format gets its own loop with nothing to decide inside.
-    ///
-    /// Each block also prefetches the same block of the row `R` further on,
-    /// which the next call reads: memory latency outlasts the few cycles a
-    /// block takes, and the hardware prefetcher alone left large Q5_0
-    /// matrices at a third of the bandwidth (6 vs 19 GB/s, 2 threads).
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn rows_dot<const R: usize, const F: u8>(
-        rows: &[u8],
-        row_bytes: usize,
-        x: &QuantizedInput,
-        out: &mut [f32],
-    ) {
-        debug_assert!(rows.len() >= R * row_bytes && out.len() >= R);
-        let size = block_bytes(F);
-        let mut acc = [_mm256_setzero_ps(); R];
-        let mut offsets = [0f32; R];
-        for b in 0..row_bytes / size {
-            let xq = _mm256_loadu_si256(x.values.as_ptr().add(b * BLOCK) as *const __m256i);
-            let x_scale = *x.scales.get_unchecked(b);
-            for r in 0..R {
-                let block = rows.as_ptr().add(r * row_bytes + b * size);
-                // `wrapping_add`: past the last rows this points outside the slice, which a
-                // prefetch tolerates but `add` would make undefined behaviour.
-                _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(R * row_bytes) as *const i8);
-                let d = _mm256_set1_ps(f16_at(block) * x_scale);
-                acc[r] = _mm256_fmadd_ps(d, block_dot::<F>(block, xq), acc[r]);
-                if F == Q4_1 {
-                    offsets[r] += f16_at(block.add(2)) * *x.scaled_sums.get_unchecked(b);
-                }
-            }
-        }
-        for r in 0..R {
-            out[r] = hsum(acc[r]) + offsets[r];
-        }
-    }
-
-    /// `rows_dot` over a run of rows, four at a time.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn rows<const F: u8>(
-        rows: &[u8],
-        row_bytes: usize,
-        x: &QuantizedInput,
-        out: &mut [f32],
-    ) {
-        let quads = out.len() / 4 * 4;
-        for (r, o) in out[..quads].chunks_exact_mut(4).enumerate() {
-            rows_dot::<4, F>(&rows[r * 4 * row_bytes..], row_bytes, x, o);
-        }
-        for r in quads..out.len() {
-            rows_dot::<1, F>(&rows[r * row_bytes..], row_bytes, x, &mut out[r..]);
-        }
-    }
 }

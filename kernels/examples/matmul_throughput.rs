@@ -1,0 +1,68 @@
+//! Prompt-processing throughput of the block matrix product
+//! (`quant::matmul`) on Qwen2.5-1.5B's layer shapes (hidden 1536, FFN
+//! 8960), 512 prompt rows, per block type; and one decoding row.
+//!
+//! `cargo run --release -p folio-kernels --example matmul_throughput -- THREADS`
+
+use std::time::Instant;
+
+use folio_kernels::quant::{matmul, Activations, BlockFormat, BlockMatrix};
+
+/// Arbitrary non-zero blocks whose f16 fields stay small and finite.
+fn matrix(format: BlockFormat, rows: usize, cols: usize) -> BlockMatrix {
+    let bytes = rows * format.row_bytes(cols).expect("whole blocks");
+    let data: Vec<u8> = (0..bytes).map(|i| (i * 7919 % 251) as u8 & 0x3b).collect();
+    BlockMatrix::new(format, rows, cols, data).expect("valid shape")
+}
+
+fn main() {
+    let threads: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    let (hidden, ffn) = (1536, 8960);
+    let only = std::env::args().nth(2);
+    for format in [
+        BlockFormat::Q4_K,
+        BlockFormat::Q6_K,
+        BlockFormat::Q5_0,
+        BlockFormat::Q8_0,
+        BlockFormat::Q4_0,
+    ] {
+        if only.as_ref().is_some_and(|f| *f != format!("{format:?}")) {
+            continue;
+        }
+        let up = matrix(format, 2 * ffn, hidden);
+        let down = matrix(format, hidden, ffn);
+        for rows in [512usize, 1] {
+            let x: Vec<f32> = (0..rows * hidden)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect();
+            let act: Vec<f32> = (0..rows * ffn).map(|i| (i as f32 * 0.11).cos()).collect();
+            let (mut y_up, mut y_down) = (vec![0f32; rows * 2 * ffn], vec![0f32; rows * hidden]);
+            pool.install(|| {
+                let run = |y_up: &mut [f32], y_down: &mut [f32]| {
+                    matmul(&up, &Activations::new(&x, rows, hidden), y_up, 2 * ffn, 0);
+                    matmul(&down, &Activations::new(&act, rows, ffn), y_down, hidden, 0);
+                };
+                run(&mut y_up, &mut y_down);
+                let reps = if rows == 1 { 20 } else { 2 };
+                let start = Instant::now();
+                for _ in 0..reps {
+                    run(&mut y_up, &mut y_down);
+                }
+                let seconds = start.elapsed().as_secs_f64() / reps as f64;
+                let flops = 2.0 * rows as f64 * (3 * ffn * hidden) as f64;
+                println!(
+                    "{format:?} FFN of 1.5B, {rows} rows: {:.1} ms, {:.1} GFLOP/s, {threads} threads",
+                    seconds * 1e3,
+                    flops / seconds / 1e9
+                );
+            });
+        }
+    }
+}

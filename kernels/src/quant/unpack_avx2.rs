@@ -1,0 +1,158 @@
+//! [`super::blocks::unpack`] in AVX2 intrinsics: the same canonical rows,
+//! 32 weights per instruction instead of one (LLVM does not vectorise the
+//! nibble and high-bit shuffles of the plain loops). Tests hold the two to
+//! identical output.
+
+use std::arch::x86_64::*;
+
+use super::blocks::{f16_at, scale_min_k4, CanonRow};
+use super::BlockFormat;
+
+/// `v & 15` and `(v >> 4) & 15` of 32 bytes.
+#[inline(always)]
+unsafe fn split_nibbles(v: __m256i) -> (__m256i, __m256i) {
+    let mask = _mm256_set1_epi8(15);
+    (
+        _mm256_and_si256(v, mask),
+        _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
+    )
+}
+
+/// 16 bytes of nibble pairs → 32 values, low nibbles first.
+#[inline(always)]
+unsafe fn nibbles16(qs: *const u8) -> __m256i {
+    let v = _mm_loadu_si128(qs as *const __m128i);
+    let both = _mm256_insertf128_si256::<1>(_mm256_castsi128_si256(v), _mm_srli_epi16::<4>(v));
+    _mm256_and_si256(both, _mm256_set1_epi8(15))
+}
+
+/// Bit `j` of `qh` → `16` in byte `j` (the fifth bit of Q5_0 / Q5_1).
+#[inline(always)]
+unsafe fn fifth_bits(qh: u32) -> __m256i {
+    let shuffle = _mm256_set_epi64x(
+        0x0303030303030303,
+        0x0202020202020202,
+        0x0101010101010101,
+        0,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), shuffle);
+    let bit_mask = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+    let set = _mm256_cmpeq_epi8(_mm256_or_si256(bytes, bit_mask), _mm256_set1_epi64x(-1));
+    _mm256_and_si256(set, _mm256_set1_epi8(16))
+}
+
+#[inline(always)]
+unsafe fn store(u: &mut [u8], at: usize, v: __m256i) {
+    debug_assert!(at + 32 <= u.len());
+    _mm256_storeu_si256(u.as_mut_ptr().add(at) as *mut __m256i, v);
+}
+
+#[inline(always)]
+unsafe fn load(p: &[u8], at: usize) -> __m256i {
+    debug_assert!(at + 32 <= p.len());
+    _mm256_loadu_si256(p.as_ptr().add(at) as *const __m256i)
+}
+
+/// One row of an integer format into canonical form (see `blocks`).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C; `row` holds whole blocks and `out` has
+/// room for their weights.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn unpack(format: BlockFormat, row: &[u8], out: &mut CanonRow) {
+    let (n, size) = (format.block_weights(), format.block_bytes());
+    assert!(
+        out.u.len() >= row.len() / size * n,
+        "canonical row too short"
+    );
+    for (b, block) in row.chunks_exact(size).enumerate() {
+        let at = b * n;
+        let p = block.as_ptr();
+        match format {
+            BlockFormat::Q4_0 | BlockFormat::Q4_1 => {
+                let d = f16_at(block, 0);
+                let (m, qs) = match format {
+                    BlockFormat::Q4_0 => (-8.0 * d, 2),
+                    _ => (f16_at(block, 2), 4),
+                };
+                store(out.u, at, nibbles16(p.add(qs)));
+                out.group(b, [d, d], [m, m]);
+            }
+            BlockFormat::Q5_0 | BlockFormat::Q5_1 => {
+                let d = f16_at(block, 0);
+                let (m, h) = match format {
+                    BlockFormat::Q5_0 => (-16.0 * d, 2),
+                    _ => (f16_at(block, 2), 4),
+                };
+                let qh = u32::from_le_bytes([block[h], block[h + 1], block[h + 2], block[h + 3]]);
+                let v = _mm256_or_si256(nibbles16(p.add(h + 4)), fifth_bits(qh));
+                store(out.u, at, v);
+                out.group(b, [d, d], [m, m]);
+            }
+            BlockFormat::Q8_0 => {
+                store(out.u, at, load(block, 2));
+                let d = f16_at(block, 0);
+                out.group(b, [d, d], [0.0, 0.0]);
+            }
+            BlockFormat::Q4_K | BlockFormat::Q5_K => {
+                let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+                let qs = if format == BlockFormat::Q4_K { 16 } else { 48 };
+                let qh = load(block, 16);
+                let one = _mm256_set1_epi8(1);
+                for pair in 0..4 {
+                    let (mut lo, mut hi) = split_nibbles(load(block, qs + 32 * pair));
+                    if format == BlockFormat::Q5_K {
+                        // Bits 2·pair and 2·pair+1 of each qh byte, moved to bit 4.
+                        let shift = _mm_cvtsi32_si128(2 * pair as i32);
+                        let bits = _mm256_srl_epi16(qh, shift);
+                        let lo_bit = _mm256_slli_epi16::<4>(_mm256_and_si256(bits, one));
+                        let hi_bit =
+                            _mm256_slli_epi16::<3>(_mm256_and_si256(bits, _mm256_set1_epi8(2)));
+                        lo = _mm256_or_si256(lo, lo_bit);
+                        hi = _mm256_or_si256(hi, hi_bit);
+                    }
+                    store(out.u, at + 64 * pair, lo);
+                    store(out.u, at + 64 * pair + 32, hi);
+                }
+                let scales = &block[4..16];
+                for sub in 0..8 {
+                    let (sc, m) = scale_min_k4(sub, scales);
+                    let (s, bias) = (d * sc as f32, -dmin * m as f32);
+                    out.group(8 * b + sub, [s, s], [bias, bias]);
+                }
+            }
+            BlockFormat::Q6_K => {
+                let d = f16_at(block, 208);
+                let three = _mm256_set1_epi8(3);
+                for half in 0..2 {
+                    let (ql0, ql1) = (load(block, 64 * half), load(block, 64 * half + 32));
+                    let qh = load(block, 128 + 32 * half);
+                    let (lo0, hi0) = split_nibbles(ql0);
+                    let (lo1, hi1) = split_nibbles(ql1);
+                    let h0 = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, three));
+                    let h1 =
+                        _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<2>(qh), three));
+                    let h2 =
+                        _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<4>(qh), three));
+                    let h3 =
+                        _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<6>(qh), three));
+                    let base = at + 128 * half;
+                    store(out.u, base, _mm256_or_si256(lo0, h0));
+                    store(out.u, base + 32, _mm256_or_si256(lo1, h1));
+                    store(out.u, base + 64, _mm256_or_si256(hi0, h2));
+                    store(out.u, base + 96, _mm256_or_si256(hi1, h3));
+                }
+                for g in 0..8 {
+                    let s = [
+                        d * (block[192 + 2 * g] as i8) as f32,
+                        d * (block[193 + 2 * g] as i8) as f32,
+                    ];
+                    out.group(8 * b + g, s, [-32.0 * s[0], -32.0 * s[1]]);
+                }
+            }
+            BlockFormat::F32 | BlockFormat::F16 | BlockFormat::Bf16 => {
+                unreachable!("float formats have no canonical form")
+            }
+        }
+    }
+}
