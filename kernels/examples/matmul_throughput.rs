@@ -1,12 +1,13 @@
 //! Prompt-processing throughput of the block matrix product
 //! (`quant::matmul`) on Qwen2.5-1.5B's layer shapes (hidden 1536, FFN
-//! 8960), 512 prompt rows, per block type; and one decoding row.
+//! 8960), 512 prompt rows, per block type; and one decoding row
+//! (`quant::matvec`).
 //!
 //! `cargo run --release -p folio-kernels --example matmul_throughput -- THREADS`
 
 use std::time::Instant;
 
-use folio_kernels::quant::{matmul, Activations, BlockFormat, BlockMatrix};
+use folio_kernels::quant::{matmul, matvec, Activations, BlockFormat, BlockMatrix};
 
 /// Arbitrary non-zero blocks whose f16 fields stay small and finite.
 fn matrix(format: BlockFormat, rows: usize, cols: usize) -> BlockMatrix {
@@ -38,19 +39,29 @@ fn main() {
         }
         let up = matrix(format, 2 * ffn, hidden);
         let down = matrix(format, hidden, ffn);
+        let only_rows: Option<usize> = std::env::args().nth(3).and_then(|s| s.parse().ok());
         for rows in [512usize, 1] {
+            if only_rows.is_some_and(|n| n != rows) {
+                continue;
+            }
             let x: Vec<f32> = (0..rows * hidden)
                 .map(|i| (i as f32 * 0.37).sin())
                 .collect();
             let act: Vec<f32> = (0..rows * ffn).map(|i| (i as f32 * 0.11).cos()).collect();
             let (mut y_up, mut y_down) = (vec![0f32; rows * 2 * ffn], vec![0f32; rows * hidden]);
             pool.install(|| {
+                // As the engine does: one row (generation) through `matvec`.
                 let run = |y_up: &mut [f32], y_down: &mut [f32]| {
-                    matmul(&up, &Activations::new(&x, rows, hidden), y_up, 2 * ffn, 0);
-                    matmul(&down, &Activations::new(&act, rows, ffn), y_down, hidden, 0);
+                    if rows == 1 {
+                        matvec(&up, &x, 1, y_up);
+                        matvec(&down, &act, 1, y_down);
+                    } else {
+                        matmul(&up, &Activations::new(&x, rows, hidden), y_up, 2 * ffn, 0);
+                        matmul(&down, &Activations::new(&act, rows, ffn), y_down, hidden, 0);
+                    }
                 };
                 run(&mut y_up, &mut y_down);
-                let reps = if rows == 1 { 20 } else { 2 };
+                let reps = if rows == 1 { 200 } else { 2 };
                 let start = Instant::now();
                 for _ in 0..reps {
                     run(&mut y_up, &mut y_down);

@@ -9,7 +9,7 @@
 use folio_kernels::dot::Isa;
 use folio_kernels::quant::blocks::{self, CanonRow};
 use folio_kernels::quant::canon::{self, CanonBuffer};
-use folio_kernels::quant::{matmul, matvec, Activations, BlockFormat, BlockMatrix, QuantizedRows};
+use folio_kernels::quant::{matmul, matvec, Activations, BlockFormat, BlockMatrix};
 use half::{bf16, f16};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -64,6 +64,9 @@ fn canonical_rows_reproduce_the_dequantized_weights() {
         blocks::dequantize(format, &row, &mut reference);
         let (mut u, mut scales, mut biases) =
             (vec![0u8; cols], vec![0f32; cols / 4], vec![0f32; cols / 16]);
+        let k = format.is_k_quant();
+        let mut k_scales = vec![0i16; if k { cols / 2 } else { 0 }];
+        let mut k_d = vec![0f32; if k { cols / 256 } else { 0 }];
         blocks::unpack(
             format,
             &row,
@@ -71,8 +74,19 @@ fn canonical_rows_reproduce_the_dequantized_weights() {
                 u: &mut u,
                 scales: &mut scales,
                 biases: &mut biases,
+                k_scales: &mut k_scales,
+                k_d: &mut k_d,
             },
         );
+        // A K-quant's scale is its super-block scale times the integer sub-scale.
+        let scale = |i: usize| {
+            let (g, half) = (i / 32, (i % 32) / 16);
+            if k {
+                k_d[g / 8] * k_scales[16 * g + 8 * half] as f32
+            } else {
+                scales[8 * g + 4 * half]
+            }
+        };
         let mut distinct = std::collections::HashSet::new();
         for i in 0..cols {
             let q = if format == BlockFormat::Q8_0 {
@@ -85,7 +99,7 @@ fn canonical_rows_reproduce_the_dequantized_weights() {
                 "{format:?}: u {} overflows maddubs",
                 u[i]
             );
-            let s = scales[8 * (i / 32) + 4 * ((i % 32) / 16)];
+            let s = scale(i);
             let w = s * q + biases[i / 16];
             // Same products, summed in another order: 1e-5 of the sub-block's scale range.
             let tol = 1e-5 * (s.abs() * 64.0 + biases[i / 16].abs()) + 1e-7;
@@ -119,6 +133,11 @@ fn avx2_and_portable_unpacking_give_identical_rows() {
         assert_eq!(fast.u, slow.u, "{format:?} values");
         assert_eq!(fast.scales, slow.scales, "{format:?} scales");
         assert_eq!(fast.biases, slow.biases, "{format:?} biases");
+        assert_eq!(
+            fast.k_scales, slow.k_scales,
+            "{format:?} integer sub-scales"
+        );
+        assert_eq!(fast.k_d, slow.k_d, "{format:?} super-block scales");
     }
 }
 
@@ -135,14 +154,14 @@ fn avx2_and_portable_canonical_kernels_agree() {
         let x: Vec<f32> = (0..x_rows * cols)
             .map(|_| rng.random_range(-3f32..3.0))
             .collect();
-        let q = QuantizedRows::new(&x, cols);
+        let q = Activations::new(&x, x_rows, cols);
+        let q = q.quantized(format);
         let mut buf = CanonBuffer::default();
         buf.fill(format, w.data(), w.row_bytes(), cols, rows, Isa::Baseline);
-        let signed = format == BlockFormat::Q8_0;
         for r in 0..rows {
             let (mut fast, mut slow) = (vec![0f32; x_rows], vec![0f32; x_rows]);
-            canon::dot_rows(&buf, r, signed, &q, 0..x_rows, &mut fast, Isa::Avx2Fma);
-            canon::dot_rows(&buf, r, signed, &q, 0..x_rows, &mut slow, Isa::Baseline);
+            canon::dot_rows(&buf, r, format, q, 0..x_rows, &mut fast, Isa::Avx2Fma);
+            canon::dot_rows(&buf, r, format, q, 0..x_rows, &mut slow, Isa::Baseline);
             let magnitude: f32 = w.dequantize_row(r).iter().map(|v| v.abs() * 3.0).sum();
             for t in 0..x_rows {
                 // Same integer sums, another float order: 1e-5 of Σ|w|·max|x|.
@@ -162,6 +181,8 @@ fn avx2_and_portable_canonical_kernels_agree() {
 /// values) times `Σ|w|` over the block.
 fn reference(w: &BlockMatrix, x: &[f32], x_rows: usize) -> (Vec<f64>, Vec<f64>) {
     let cols = w.cols;
+    // K-quants multiply activations quantized per 256 values (llama.cpp's Q8_K).
+    let group = if w.format.is_k_quant() { 256 } else { 32 };
     let mut y = vec![0f64; x_rows * w.rows];
     let mut bound = vec![0f64; x_rows * w.rows];
     for n in 0..w.rows {
@@ -169,10 +190,10 @@ fn reference(w: &BlockMatrix, x: &[f32], x_rows: usize) -> (Vec<f64>, Vec<f64>) 
         for t in 0..x_rows {
             let xt = &x[t * cols..(t + 1) * cols];
             let (mut sum, mut err, mut magnitude) = (0f64, 0f64, 0f64);
-            for (b, block) in xt.chunks_exact(32).enumerate() {
+            for (b, block) in xt.chunks_exact(group).enumerate() {
                 let step = block.iter().fold(0f32, |m, v| m.max(v.abs())) as f64 / 127.0;
                 for (j, v) in block.iter().enumerate() {
-                    let wv = row[32 * b + j] as f64;
+                    let wv = row[group * b + j] as f64;
                     sum += wv * *v as f64;
                     err += wv.abs() * step * 0.5;
                     magnitude += (wv * *v as f64).abs();
@@ -257,7 +278,15 @@ fn the_bound_is_tight_enough_to_catch_a_wrong_scale() {
 fn fused_and_canonical_kernels_agree_on_the_same_inputs() {
     let mut rng = StdRng::seed_from_u64(26);
     let (rows, cols) = (64, 576);
-    for format in [BlockFormat::Q4_1, BlockFormat::Q5_0, BlockFormat::Q8_0] {
+    for format in [
+        BlockFormat::Q4_1,
+        BlockFormat::Q5_0,
+        BlockFormat::Q8_0,
+        BlockFormat::Q4_K,
+        BlockFormat::Q5_K,
+        BlockFormat::Q6_K,
+    ] {
+        let cols = if format.is_k_quant() { 768 } else { cols };
         let w = random_matrix(&mut rng, format, rows, cols);
         let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-3f32..3.0)).collect();
         let (mut fused, mut canonical) = (vec![0f32; rows], vec![0f32; rows]);

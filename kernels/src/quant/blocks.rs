@@ -155,6 +155,10 @@ pub struct CanonRow<'a> {
     pub u: &'a mut [u8],
     pub scales: &'a mut [f32],
     pub biases: &'a mut [f32],
+    /// K-quants only (empty otherwise): sixteen i16 lanes per 32 weights.
+    pub k_scales: &'a mut [i16],
+    /// K-quants only (empty otherwise): the scale of each super-block.
+    pub k_d: &'a mut [f32],
 }
 
 impl CanonRow<'_> {
@@ -165,6 +169,19 @@ impl CanonRow<'_> {
             .try_into()
             .expect("8 lanes");
         *lanes = [s[0], s[0], s[0], s[0], s[1], s[1], s[1], s[1]];
+        self.biases[2 * g] = b[0];
+        self.biases[2 * g + 1] = b[1];
+    }
+
+    /// Records the integer sub-scales and the biases of 32-weight group `g`
+    /// of a K-quant (its float scales are `k_d · sc`, not stored).
+    #[inline(always)]
+    pub(crate) fn k_group(&mut self, g: usize, sc: [i16; 2], b: [f32; 2]) {
+        let lanes: &mut [i16; 16] = (&mut self.k_scales[16 * g..16 * g + 16])
+            .try_into()
+            .expect("16 lanes");
+        lanes[..8].fill(sc[0]);
+        lanes[8..].fill(sc[1]);
         self.biases[2 * g] = b[0];
         self.biases[2 * g + 1] = b[1];
     }
@@ -236,9 +253,10 @@ pub fn unpack(format: BlockFormat, row: &[u8], out: &mut CanonRow) {
                 }
                 for sub in 0..8 {
                     let (sc, m) = scale_min_k4(sub, scales);
-                    let (s, bias) = (d * sc as f32, -dmin * m as f32);
-                    out.group(8 * b + sub, [s, s], [bias, bias]);
+                    let bias = -dmin * m as f32;
+                    out.k_group(8 * b + sub, [sc as i16, sc as i16], [bias, bias]);
                 }
+                out.k_d[b] = d;
             }
             BlockFormat::Q6_K => {
                 let d = f16_at(block, 208);
@@ -259,12 +277,11 @@ pub fn unpack(format: BlockFormat, row: &[u8], out: &mut CanonRow) {
                 }
                 // Group g (32 weights) of the super-block has sub-scales 2g, 2g+1.
                 for g in 0..8 {
-                    let s = [
-                        d * (block[192 + 2 * g] as i8) as f32,
-                        d * (block[193 + 2 * g] as i8) as f32,
-                    ];
-                    out.group(8 * b + g, s, [-32.0 * s[0], -32.0 * s[1]]);
+                    let sc = [block[192 + 2 * g] as i8, block[193 + 2 * g] as i8];
+                    let bias = [-32.0 * d * sc[0] as f32, -32.0 * d * sc[1] as f32];
+                    out.k_group(8 * b + g, [sc[0] as i16, sc[1] as i16], bias);
                 }
+                out.k_d[b] = d;
             }
             BlockFormat::F32 | BlockFormat::F16 | BlockFormat::Bf16 => {
                 unreachable!("float formats have no canonical form")

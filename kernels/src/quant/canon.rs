@@ -23,6 +23,9 @@ pub struct CanonBuffer {
     pub u: Vec<u8>,
     pub scales: Vec<f32>,
     pub biases: Vec<f32>,
+    /// K-quants' integer sub-scales and super-block scales (else empty).
+    pub k_scales: Vec<i16>,
+    pub k_d: Vec<f32>,
     pub cols: usize,
 }
 
@@ -38,14 +41,24 @@ impl CanonBuffer {
         isa: Isa,
     ) {
         self.cols = cols;
+        // K-quants keep integer sub-scales instead of float scale lanes.
+        let (fs, ks, kd) = if format.is_k_quant() {
+            (0, cols / 2, cols / blocks::QK_K)
+        } else {
+            (cols / 4, 0, 0)
+        };
         self.u.resize(n * cols, 0);
-        self.scales.resize(n * cols / 4, 0.0);
+        self.scales.resize(n * fs, 0.0);
         self.biases.resize(n * cols / 16, 0.0);
+        self.k_scales.resize(n * ks, 0);
+        self.k_d.resize(n * kd, 0.0);
         for r in 0..n {
             let mut row = CanonRow {
                 u: &mut self.u[r * cols..(r + 1) * cols],
-                scales: &mut self.scales[r * cols / 4..(r + 1) * cols / 4],
+                scales: &mut self.scales[r * fs..(r + 1) * fs],
                 biases: &mut self.biases[r * cols / 16..(r + 1) * cols / 16],
+                k_scales: &mut self.k_scales[r * ks..(r + 1) * ks],
+                k_d: &mut self.k_d[r * kd..(r + 1) * kd],
             };
             let bytes = &src[r * row_bytes..(r + 1) * row_bytes];
             match isa {
@@ -63,21 +76,43 @@ thread_local! {
     pub static BUFFER: RefCell<CanonBuffer> = RefCell::new(CanonBuffer::default());
 }
 
-/// Dot products of canonical row `r` of `canon` with activation rows
-/// `x_rows` of `x`, into `out` (one value per activation row).
+/// Dot products of canonical row `r` of `canon` (unpacked from `format`)
+/// with activation rows `x_rows` of `x`, into `out` (one value per
+/// activation row). `x` is quantized for `format`
+/// ([`super::Activations::quantized`]): K-quants take the integer
+/// super-block kernels over one scale per 256 values.
 pub fn dot_rows(
     canon: &CanonBuffer,
     r: usize,
-    signed: bool,
+    format: BlockFormat,
     x: &QuantizedRows,
     x_rows: std::ops::Range<usize>,
     out: &mut [f32],
     isa: Isa,
 ) {
     let cols = canon.cols;
-    let u = &canon.u[r * cols..(r + 1) * cols];
-    let scales = &canon.scales[r * cols / 4..(r + 1) * cols / 4];
-    let biases = &canon.biases[r * cols / 16..(r + 1) * cols / 16];
+    let k = format.is_k_quant();
+    assert!(
+        x.group() == if k { blocks::QK_K } else { BLOCK },
+        "activations quantized for another block type"
+    );
+    let signed = format == BlockFormat::Q8_0;
+    let fs = if k { 0 } else { cols / 4 };
+    let row = CanonRef {
+        u: &canon.u[r * cols..(r + 1) * cols],
+        scales: &canon.scales[r * fs..(r + 1) * fs],
+        biases: &canon.biases[r * cols / 16..(r + 1) * cols / 16],
+        k_scales: if k {
+            &canon.k_scales[r * cols / 2..(r + 1) * cols / 2]
+        } else {
+            &[]
+        },
+        k_d: if k {
+            &canon.k_d[r * cols / 256..(r + 1) * cols / 256]
+        } else {
+            &[]
+        },
+    };
     let mut start = x_rows.start;
     let mut o = 0;
     while start < x_rows.end {
@@ -87,32 +122,67 @@ pub fn dot_rows(
             // SAFETY: AVX2, FMA and F16C were detected; every row is `cols` long.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => unsafe {
-                let w = (u, scales, biases);
-                match (n, signed) {
-                    (4, false) => avx2::dot::<4, false>(w, x, rows.clone(), &mut out[o..]),
-                    (4, true) => avx2::dot::<4, true>(w, x, rows.clone(), &mut out[o..]),
-                    (_, false) => {
-                        for (i, row) in rows.clone().enumerate() {
-                            avx2::dot::<1, false>(w, x, row..row + 1, &mut out[o + i..]);
-                        }
-                    }
-                    (_, true) => {
-                        for (i, row) in rows.clone().enumerate() {
-                            avx2::dot::<1, true>(w, x, row..row + 1, &mut out[o + i..]);
+                let out = &mut out[o..];
+                match (n, k, signed) {
+                    (4, true, _) => avx2::dot_k::<4>(&row, x, rows.clone(), out),
+                    (4, false, false) => avx2::dot::<4, false>(&row, x, rows.clone(), out),
+                    (4, false, true) => avx2::dot::<4, true>(&row, x, rows.clone(), out),
+                    _ => {
+                        for (i, t) in rows.clone().enumerate() {
+                            let one = &mut out[i..];
+                            match (k, signed) {
+                                (true, _) => avx2::dot_k::<1>(&row, x, t..t + 1, one),
+                                (false, false) => avx2::dot::<1, false>(&row, x, t..t + 1, one),
+                                (false, true) => avx2::dot::<1, true>(&row, x, t..t + 1, one),
+                            }
                         }
                     }
                 }
             },
             _ => {
-                for (i, row) in rows.clone().enumerate() {
-                    out[o + i] = dot_scalar(u, scales, signed, x, row)
-                        + crate::dot::dot::<false>(biases, x.half_sums(row));
+                for (i, t) in rows.clone().enumerate() {
+                    let products = if k {
+                        dot_k_scalar(&row, x, t)
+                    } else {
+                        dot_scalar(row.u, row.scales, signed, x, t)
+                    };
+                    out[o + i] = products + crate::dot::dot::<false>(row.biases, x.half_sums(t));
                 }
             }
         }
         start += n;
         o += n;
     }
+}
+
+/// One canonical row's parts, borrowed.
+pub struct CanonRef<'a> {
+    pub u: &'a [u8],
+    pub scales: &'a [f32],
+    pub biases: &'a [f32],
+    pub k_scales: &'a [i16],
+    pub k_d: &'a [f32],
+}
+
+/// A K-quant canonical row against one activation row quantized per 256
+/// values, summing each super-block in integers (bias term excluded): the
+/// reference of the AVX2 `dot_k`.
+pub fn dot_k_scalar(row: &CanonRef, x: &QuantizedRows, t: usize) -> f32 {
+    let (xq, d) = (x.values(t), x.scales(t));
+    let mut total = 0f32;
+    for (j, kd) in row.k_d.iter().enumerate() {
+        let mut isum = 0i64;
+        for g in 8 * j..8 * j + 8 {
+            for half in 0..2 {
+                let sc = row.k_scales[16 * g + 8 * half] as i64;
+                let at = 32 * g + 16 * half;
+                let s: i64 = (at..at + 16).map(|l| row.u[l] as i64 * xq[l] as i64).sum();
+                isum += sc * s;
+            }
+        }
+        total += kd * d[j] * isum as f32;
+    }
+    total
 }
 
 /// One canonical row against one activation row, in plain Rust: the
@@ -143,6 +213,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::super::{QuantizedRows, BLOCK};
+    use super::CanonRef;
 
     #[inline(always)]
     unsafe fn hsum(acc: __m256) -> f32 {
@@ -156,12 +227,13 @@ mod avx2 {
     /// gets `|w|` and the activations take `w`'s sign.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot<const R: usize, const SIGNED: bool>(
-        (u, scales, biases): (&[u8], &[f32], &[f32]),
+        row: &CanonRef,
         x: &QuantizedRows,
         rows: std::ops::Range<usize>,
         out: &mut [f32],
     ) {
         debug_assert_eq!(rows.len(), R);
+        let (u, scales) = (row.u, row.scales);
         let groups = u.len() / BLOCK;
         let xs: [*const i8; R] = std::array::from_fn(|i| x.values(rows.start + i).as_ptr());
         let ds: [*const f32; R] = std::array::from_fn(|i| x.scales(rows.start + i).as_ptr());
@@ -181,25 +253,79 @@ mod avx2 {
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), sd, acc[r]);
             }
         }
-        // The bias terms, `Σ b·(d·Σq)` per 16 weights, eight halves a step
-        // (two per 32 weights: a row of 32·k weights leaves `2k mod 8`).
+        finish(row.biases, x, rows, acc, out);
+    }
+
+    /// Adds the bias terms, `Σ b·(d·Σq)` per 16 weights, eight halves a
+    /// step (two per 32 weights: a row of 32·k weights leaves `2k mod 8`),
+    /// and writes each row's total.
+    #[inline(always)]
+    unsafe fn finish<const R: usize>(
+        biases: &[f32],
+        x: &QuantizedRows,
+        rows: std::ops::Range<usize>,
+        mut acc: [__m256; R],
+        out: &mut [f32],
+    ) {
         let halves = biases.len();
+        let sums: [*const f32; R] = std::array::from_fn(|r| x.half_sums(rows.start + r).as_ptr());
+        // One bias load serves every row; the rows' chains run side by side.
+        let mut bias_acc = [_mm256_setzero_ps(); R];
+        let mut h = 0;
+        while h + 8 <= halves {
+            let b = _mm256_loadu_ps(biases.as_ptr().add(h));
+            for r in 0..R {
+                bias_acc[r] = _mm256_fmadd_ps(b, _mm256_loadu_ps(sums[r].add(h)), bias_acc[r]);
+            }
+            h += 8;
+        }
         let mut tail = [0f32; R];
         for r in 0..R {
-            let sums = x.half_sums(rows.start + r);
-            let mut h = 0;
-            while h + 8 <= halves {
-                let b = _mm256_loadu_ps(biases.as_ptr().add(h));
-                let s = _mm256_loadu_ps(sums.as_ptr().add(h));
-                acc[r] = _mm256_fmadd_ps(b, s, acc[r]);
-                h += 8;
-            }
+            acc[r] = _mm256_add_ps(acc[r], bias_acc[r]);
             for k in h..halves {
-                tail[r] += biases[k] * sums[k];
+                tail[r] += biases[k] * *sums[r].add(k);
             }
         }
         for r in 0..R {
             out[r] = hsum(acc[r]) + tail[r];
         }
+    }
+
+    /// A K-quant canonical row against `R` activation rows quantized per
+    /// 256 values: per 32 weights one `maddubs` and one `madd` with the
+    /// integer sub-scales, summed in i32 over the super-block, then one FMA
+    /// per super-block. Bias terms as in [`dot`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_k<const R: usize>(
+        row: &CanonRef,
+        x: &QuantizedRows,
+        rows: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
+        debug_assert_eq!(rows.len(), R);
+        let xs: [*const i8; R] = std::array::from_fn(|i| x.values(rows.start + i).as_ptr());
+        let ds: [*const f32; R] = std::array::from_fn(|i| x.scales(rows.start + i).as_ptr());
+        let (u, sc) = (row.u.as_ptr(), row.k_scales.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); R];
+        // Groups per super-block (8), as a run-time count: a constant would
+        // let LLVM unroll the loop fully and spill the accumulators.
+        let per_super = row.k_scales.len() / 16 / row.k_d.len().max(1);
+        for (j, kd) in row.k_d.iter().enumerate() {
+            let mut isum = [_mm256_setzero_si256(); R];
+            for g in per_super * j..per_super * (j + 1) {
+                let w = _mm256_loadu_si256(u.add(g * BLOCK) as *const __m256i);
+                let s = _mm256_loadu_si256(sc.add(16 * g) as *const __m256i);
+                for r in 0..R {
+                    let xq = _mm256_loadu_si256(xs[r].add(g * BLOCK) as *const __m256i);
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xq), s);
+                    isum[r] = _mm256_add_epi32(isum[r], p);
+                }
+            }
+            for r in 0..R {
+                let scale = _mm256_set1_ps(kd * *ds[r].add(j));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), scale, acc[r]);
+            }
+        }
+        finish(row.biases, x, rows, acc, out);
     }
 }

@@ -19,6 +19,8 @@ pub mod canon;
 #[cfg(target_arch = "x86_64")]
 mod fused;
 #[cfg(target_arch = "x86_64")]
+mod fused_k;
+#[cfg(target_arch = "x86_64")]
 mod unpack_avx2;
 
 use std::sync::Arc;
@@ -90,6 +92,11 @@ impl BlockFormat {
             BlockFormat::Q4_K | BlockFormat::Q5_K | BlockFormat::Q6_K => blocks::QK_K,
             _ => BLOCK,
         }
+    }
+
+    /// A K-quant: 256-weight super-blocks with integer sub-block scales.
+    pub fn is_k_quant(self) -> bool {
+        self.block_weights() == blocks::QK_K
     }
 
     /// Plain numbers rather than integer blocks.
@@ -296,52 +303,99 @@ impl QuantizedInput {
 pub fn has_fused_matvec(format: BlockFormat) -> bool {
     matches!(
         format,
-        BlockFormat::Q4_1 | BlockFormat::Q5_0 | BlockFormat::Q8_0
+        BlockFormat::Q4_1
+            | BlockFormat::Q5_0
+            | BlockFormat::Q8_0
+            | BlockFormat::Q4_K
+            | BlockFormat::Q5_K
+            | BlockFormat::Q6_K
     )
 }
 
-/// Activation rows quantized to 8 bits per 32 values (the canonical
-/// kernels' input), with `d·Σq` per 16 values for the bias terms.
+/// [`matvec`] for the K-quants: each activation row quantized per 256
+/// values, each weight row expanded in registers (`fused_k`).
+#[cfg(target_arch = "x86_64")]
+fn matvec_k(w: &BlockMatrix, x: &[f32], y: &mut [f32]) {
+    let q = QuantizedRows::grouped(x, w.cols, blocks::QK_K);
+    let row_bytes = w.row_bytes();
+    for (t, y) in y.chunks_exact_mut(w.rows).enumerate() {
+        let (xq, xd, sums) = (q.values(t), q.scales(t), q.half_sums(t));
+        y.par_chunks_mut(ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(chunk, ys)| {
+                let first = chunk * ROWS_PER_TASK;
+                for (r, out) in ys.iter_mut().enumerate() {
+                    let at = (first + r) * row_bytes;
+                    let row = &w.data()[at..at + row_bytes];
+                    // SAFETY: `matvec` checked AVX2, FMA and F16C; the row and
+                    // the activations cover the same whole super-blocks.
+                    *out = unsafe { fused_k::row_dot(w.format, row, xq, xd, sums) };
+                }
+            });
+    }
+}
+
+/// Activation rows quantized to 8 bits, one scale per `group` values (32
+/// for the 32-weight block types; 256 for K-quants, whose sub-block scales
+/// are integers: a whole super-block then sums in integers, as llama.cpp's
+/// Q8_K does), with `d·Σq` per 16 values for the bias terms.
 pub struct QuantizedRows {
     cols: usize,
+    group: usize,
     values: Vec<i8>,
     scales: Vec<f32>,
     half_sums: Vec<f32>,
 }
 
 impl QuantizedRows {
-    /// Quantizes `[rows, cols]` `x` row by row (`cols` a multiple of 32).
+    /// Quantizes `[rows, cols]` `x` row by row, per 32 values (`cols` a
+    /// multiple of 32).
     pub fn new(x: &[f32], cols: usize) -> Self {
+        Self::grouped(x, cols, BLOCK)
+    }
+
+    /// As [`new`](Self::new) with one scale per `group` values (32 or 256;
+    /// `cols` a multiple of it).
+    pub fn grouped(x: &[f32], cols: usize, group: usize) -> Self {
         let mut values = vec![0i8; x.len()];
-        let mut scales = vec![0f32; x.len() / BLOCK];
+        let mut scales = vec![0f32; x.len() / group];
         let mut half_sums = vec![0f32; x.len() / 16];
+        // Values per parallel task: a whole number of groups of 32 or 256.
+        let per_task = 2048;
         values
-            .par_chunks_mut(BLOCK * 64)
-            .zip(scales.par_chunks_mut(64))
-            .zip(half_sums.par_chunks_mut(128))
-            .zip(x.par_chunks(BLOCK * 64))
+            .par_chunks_mut(per_task)
+            .zip(scales.par_chunks_mut(per_task / group))
+            .zip(half_sums.par_chunks_mut(per_task / 16))
+            .zip(x.par_chunks(per_task))
             .for_each(|(((q, d), sums), x)| {
-                for (b, block) in x.chunks_exact(BLOCK).enumerate() {
+                for (b, block) in x.chunks_exact(group).enumerate() {
                     let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
                     let scale = amax / 127.0;
                     let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-                    let mut half = [0i32; 2];
-                    for (j, v) in block.iter().enumerate() {
-                        let v = (v * inv).round() as i8;
-                        q[b * BLOCK + j] = v;
-                        half[j / 16] += v as i32;
+                    for (h, half) in block.chunks_exact(16).enumerate() {
+                        let mut sum = 0i32;
+                        for (j, v) in half.iter().enumerate() {
+                            let v = (v * inv).round() as i8;
+                            q[b * group + 16 * h + j] = v;
+                            sum += v as i32;
+                        }
+                        sums[b * group / 16 + h] = scale * sum as f32;
                     }
                     d[b] = scale;
-                    sums[2 * b] = scale * half[0] as f32;
-                    sums[2 * b + 1] = scale * half[1] as f32;
                 }
             });
         Self {
             cols,
+            group,
             values,
             scales,
             half_sums,
         }
+    }
+
+    /// Values per scale (32 or 256).
+    pub fn group(&self) -> usize {
+        self.group
     }
 
     /// Row `r`'s 8-bit values.
@@ -349,9 +403,10 @@ impl QuantizedRows {
         &self.values[r * self.cols..(r + 1) * self.cols]
     }
 
-    /// Row `r`'s scale per 32 values.
+    /// Row `r`'s scale per group of values.
     pub fn scales(&self, r: usize) -> &[f32] {
-        &self.scales[r * self.cols / BLOCK..(r + 1) * self.cols / BLOCK]
+        let n = self.cols / self.group;
+        &self.scales[r * n..(r + 1) * n]
     }
 
     /// Row `r`'s `d·Σq` per 16 values.
@@ -369,6 +424,7 @@ pub struct Activations<'a> {
     /// Multiply in f32 whatever the weights' type (the reference path).
     pub exact: bool,
     quantized: std::sync::OnceLock<QuantizedRows>,
+    quantized_k: std::sync::OnceLock<QuantizedRows>,
 }
 
 impl<'a> Activations<'a> {
@@ -380,6 +436,7 @@ impl<'a> Activations<'a> {
             cols,
             exact: false,
             quantized: std::sync::OnceLock::new(),
+            quantized_k: std::sync::OnceLock::new(),
         }
     }
 
@@ -392,10 +449,16 @@ impl<'a> Activations<'a> {
         }
     }
 
-    /// The 8-bit rows (made on the first call).
-    pub fn quantized(&self) -> &QuantizedRows {
-        self.quantized
-            .get_or_init(|| QuantizedRows::new(self.x, self.cols))
+    /// The 8-bit rows for `format` (made on the first call): one scale per
+    /// 256 values for K-quants when the width allows, else per 32.
+    pub fn quantized(&self, format: BlockFormat) -> &QuantizedRows {
+        if format.is_k_quant() {
+            self.quantized_k
+                .get_or_init(|| QuantizedRows::grouped(self.x, self.cols, blocks::QK_K))
+        } else {
+            self.quantized
+                .get_or_init(|| QuantizedRows::new(self.x, self.cols))
+        }
     }
 }
 
@@ -424,7 +487,7 @@ pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, of
     let per_row = if float { 4 * w.cols } else { 9 * w.cols / 4 };
     let chunk = (TASK_CANON_BYTES / per_row).clamp(1, 64);
     let out = SharedOut(y.as_mut_ptr());
-    let quantized = (!float).then(|| x.quantized());
+    let quantized = (!float).then(|| x.quantized(w.format));
     (0..w.rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let first = c * chunk;
         let n = chunk.min(w.rows - first);
@@ -438,7 +501,6 @@ pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, of
         match quantized {
             Some(q) => canon::BUFFER.with_borrow_mut(|buf| {
                 buf.fill(w.format, src, row_bytes, w.cols, n, isa);
-                let signed = w.format == BlockFormat::Q8_0;
                 let mut tile = [0f32; canon::ROW_BLOCK];
                 // Activation rows outside, weight rows inside: the task's
                 // canonical rows stay in cache while four activation rows
@@ -446,7 +508,7 @@ pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, of
                 for t0 in (0..x.rows).step_by(canon::ROW_BLOCK) {
                     let tn = canon::ROW_BLOCK.min(x.rows - t0);
                     for r in 0..n {
-                        canon::dot_rows(buf, r, signed, q, t0..t0 + tn, &mut tile, isa);
+                        canon::dot_rows(buf, r, w.format, q, t0..t0 + tn, &mut tile, isa);
                         for (i, v) in tile[..tn].iter().enumerate() {
                             write(t0 + i, r, *v);
                         }
@@ -497,6 +559,11 @@ pub fn matvec(w: &BlockMatrix, x: &[f32], x_rows: usize, y: &mut [f32]) {
     if !has_fused_matvec(w.format) || isa != Isa::Avx2Fma {
         let x = Activations::new(x, x_rows, w.cols);
         matmul(w, &x, y, w.rows, 0);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if w.format.is_k_quant() {
+        matvec_k(w, x, y);
         return;
     }
     for (x, y) in x.chunks_exact(w.cols).zip(y.chunks_exact_mut(w.rows)) {

@@ -1,0 +1,147 @@
+//! Fused AVX2 matrix-vector kernels for the K-quants (Q4_K, Q5_K, Q6_K):
+//! generation reads each weight once, so the blocks are expanded in
+//! registers and multiplied at once with one activation row quantized per
+//! 256 values, never written out (the canonical path of `quant::canon`
+//! would store and reload every weight). Per 32 weights: the nibbles (and
+//! high bits), one `maddubs`, one `madd` with the integer sub-scales, summed
+//! in i32 over the super-block; the bias terms (mins) from the activations'
+//! per-16 sums. Tests hold them to the canonical kernels.
+
+use std::arch::x86_64::*;
+
+use super::blocks::scale_min_k4;
+use super::BlockFormat;
+
+/// An f16 at `p` (unaligned) as f32, through F16C.
+#[inline(always)]
+unsafe fn f16c(p: *const u8) -> f32 {
+    let bits = (p as *const u16).read_unaligned();
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+#[inline(always)]
+unsafe fn hsum(acc: __m256) -> f32 {
+    let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps::<1>(pair, pair)))
+}
+
+/// Q6_K's two high bits of each weight, from bits `shift, shift+1` of `qh`,
+/// moved to bits 4-5.
+#[inline(always)]
+unsafe fn high_bits(qh: __m256i, shift: i32) -> __m256i {
+    let bits = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift));
+    _mm256_slli_epi16::<4>(_mm256_and_si256(bits, _mm256_set1_epi8(3)))
+}
+
+/// `Σ q·x` of 32 unsigned weights, scaled per 16 by the i16 lanes of `sc`.
+#[inline(always)]
+unsafe fn scaled(q: __m256i, x: *const i8, sc: __m256i) -> __m256i {
+    let xq = _mm256_loadu_si256(x as *const __m256i);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq), sc)
+}
+
+/// One row of `format` (whole super-blocks) against one activation row:
+/// `xq` its 8-bit values, `xd` one scale per 256, `half_sums` `d·Σq` per 16.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be present; the slices must match the row.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn row_dot(
+    format: BlockFormat,
+    row: &[u8],
+    xq: &[i8],
+    xd: &[f32],
+    half_sums: &[f32],
+) -> f32 {
+    let size = format.block_bytes();
+    let supers = row.len() / size;
+    assert!(xq.len() >= supers * 256 && xd.len() >= supers && half_sums.len() >= supers * 16);
+    let mask = _mm256_set1_epi8(15);
+    let mut acc = _mm256_setzero_ps();
+    let mut bias = 0f32;
+    for j in 0..supers {
+        let p = row.as_ptr().add(j * size);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(1024) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(1024 + 64) as *const i8);
+        let x = xq.as_ptr().add(256 * j);
+        let hs = &half_sums[16 * j..16 * j + 16];
+        let mut isum = _mm256_setzero_si256();
+        let d = match format {
+            BlockFormat::Q4_K | BlockFormat::Q5_K => {
+                let (d, dmin) = (f16c(p), f16c(p.add(2)));
+                let scales = std::slice::from_raw_parts(p.add(4), 12);
+                let q5 = format == BlockFormat::Q5_K;
+                let qs = p.add(if q5 { 48 } else { 16 });
+                let qh = _mm256_loadu_si256(p.add(16) as *const __m256i);
+                let mut mins = 0f32;
+                for pair in 0..4 {
+                    let (sc0, m0) = scale_min_k4(2 * pair, scales);
+                    let (sc1, m1) = scale_min_k4(2 * pair + 1, scales);
+                    mins += m0 as f32 * (hs[4 * pair] + hs[4 * pair + 1])
+                        + m1 as f32 * (hs[4 * pair + 2] + hs[4 * pair + 3]);
+                    let v = _mm256_loadu_si256(qs.add(32 * pair) as *const __m256i);
+                    let mut lo = _mm256_and_si256(v, mask);
+                    let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask);
+                    if q5 {
+                        let bits = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * pair as i32));
+                        let one = _mm256_set1_epi8(1);
+                        lo = _mm256_or_si256(
+                            lo,
+                            _mm256_slli_epi16::<4>(_mm256_and_si256(bits, one)),
+                        );
+                        hi = _mm256_or_si256(
+                            hi,
+                            _mm256_slli_epi16::<3>(_mm256_and_si256(bits, _mm256_set1_epi8(2))),
+                        );
+                    }
+                    let x0 = x.add(64 * pair);
+                    isum = _mm256_add_epi32(isum, scaled(lo, x0, _mm256_set1_epi16(sc0 as i16)));
+                    isum = _mm256_add_epi32(
+                        isum,
+                        scaled(hi, x0.add(32), _mm256_set1_epi16(sc1 as i16)),
+                    );
+                }
+                bias -= dmin * mins;
+                d
+            }
+            _ => {
+                let d = f16c(p.add(208));
+                let sc = std::slice::from_raw_parts(p.add(192) as *const i8, 16);
+                let mut sc_sums = 0f32;
+                for (h, s) in sc.iter().enumerate() {
+                    sc_sums += *s as f32 * hs[h];
+                }
+                bias -= 32.0 * d * sc_sums;
+                for half in 0..2 {
+                    let ql0 = _mm256_loadu_si256(p.add(64 * half) as *const __m256i);
+                    let ql1 = _mm256_loadu_si256(p.add(64 * half + 32) as *const __m256i);
+                    let qh = _mm256_loadu_si256(p.add(128 + 32 * half) as *const __m256i);
+                    let quads = [
+                        _mm256_or_si256(_mm256_and_si256(ql0, mask), high_bits(qh, 0)),
+                        _mm256_or_si256(_mm256_and_si256(ql1, mask), high_bits(qh, 2)),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), mask),
+                            high_bits(qh, 4),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), mask),
+                            high_bits(qh, 6),
+                        ),
+                    ];
+                    for (k, q) in quads.into_iter().enumerate() {
+                        let g = 4 * half + k;
+                        let lanes = _mm256_set_m128i(
+                            _mm_set1_epi16(sc[2 * g + 1] as i16),
+                            _mm_set1_epi16(sc[2 * g] as i16),
+                        );
+                        isum = _mm256_add_epi32(isum, scaled(q, x.add(32 * g), lanes));
+                    }
+                }
+                d
+            }
+        };
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * xd[j]), acc);
+    }
+    hsum(acc) + bias
+}
