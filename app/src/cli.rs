@@ -82,6 +82,17 @@ pub enum ModelsAction {
         #[arg(long)]
         all: bool,
     },
+    /// Record a GGUF file of yours (checked to load, hashed) so that
+    /// `--model ID` runs it and `folio models list` shows it.
+    Add {
+        /// The GGUF file (used in place, never copied).
+        path: std::path::PathBuf,
+        /// The id to ask for it by (default: the file name without `.gguf`).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash cached models against their pinned sha256.
     Verify {
         ids: Vec<String>,
@@ -93,7 +104,7 @@ pub enum ModelsAction {
 /// Options shared by every command that generates text.
 #[derive(Debug, Args, Clone)]
 pub struct GenerationArgs {
-    /// Model id (see `folio models list`).
+    /// Model id (see `folio models list`) or the path of a GGUF file.
     #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
     pub model: String,
     /// Most answer tokens to generate.
@@ -248,10 +259,11 @@ pub struct AskArgs {
 /// `eval`): one set of flags with one meaning.
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
-    /// The answering model's id (see `folio models list`).
+    /// The answering model's id (see `folio models list`), or the path of
+    /// a GGUF file.
     #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
     pub model: String,
-    /// The compressor's scoring model.
+    /// The compressor's scoring model (an id or a GGUF file's path).
     #[arg(long, default_value = folio_engine::models::TEST_MODEL)]
     pub scorer: String,
     /// Chunks a retrieval plan reads.
@@ -545,7 +557,7 @@ pub struct BenchRouterArgs {
         "What does the frog entry say about boiling?".to_string(),
     ])]
     pub questions: Vec<String>,
-    /// Model id of the answering model.
+    /// Model id of the answering model, or the path of a GGUF file.
     #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
     pub model: String,
     /// Most answer tokens.

@@ -291,3 +291,107 @@ fn an_absurd_thread_count_is_a_usage_error_not_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn a_gguf_file_path_works_where_a_model_id_does() {
+    use folio_engine::models::{ensure_model, find_model, models_dir};
+    let spec = find_model("smollm2-135m").unwrap();
+    let path = ensure_model(spec, &models_dir(), false).expect("fetching the test model");
+    let out = folio(&[
+        "demo",
+        "--json",
+        "--threads",
+        "2",
+        "--max-tokens",
+        "8",
+        "--model",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = record["model"].as_str().unwrap().to_lowercase();
+    assert!(name.contains("smol"), "{record}");
+
+    let out = folio(&["demo", "--model", "/nonexistent/folder/model.gguf"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is not a file") && err.contains("qwen2.5-0.5b"),
+        "{err}"
+    );
+}
+
+#[test]
+fn models_add_records_a_gguf_that_then_runs_by_its_id() {
+    use folio_engine::models::{ensure_model, find_model, models_dir};
+    let spec = find_model("smollm2-135m").unwrap();
+    let model = ensure_model(spec, &models_dir(), false).expect("fetching the test model");
+    // A home of its own, so the other tests' `models list` is unchanged.
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_folio"))
+            .args(args)
+            .env("FOLIO_HOME", home.path())
+            .output()
+            .expect("running folio")
+    };
+    let out = run(&[
+        "models",
+        "add",
+        model.to_str().unwrap(),
+        "--id",
+        "mine",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["sha256"], spec.sha256, "{added}");
+    assert_eq!(added["size"], spec.size);
+
+    let out = run(&["models", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mine: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["id"] == "mine")
+        .collect();
+    assert_eq!(mine.len(), 1, "{list}");
+    assert_eq!(mine[0]["local"], true);
+
+    let out = run(&[
+        "demo",
+        "--json",
+        "--threads",
+        "2",
+        "--max-tokens",
+        "4",
+        "--model",
+        "mine",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A pinned id cannot be taken, and a file that is not a GGUF is refused
+    // with the reason.
+    let out = run(&[
+        "models",
+        "add",
+        model.to_str().unwrap(),
+        "--id",
+        "qwen2.5-0.5b",
+    ]);
+    assert!(
+        stderr(&out).contains("pinned model's id"),
+        "{}",
+        stderr(&out)
+    );
+    let junk = home.path().join("junk.gguf");
+    std::fs::write(&junk, b"not a model at all").unwrap();
+    let out = run(&["models", "add", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a readable GGUF"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -16,7 +16,42 @@ fn matrix(format: BlockFormat, rows: usize, cols: usize) -> BlockMatrix {
     BlockMatrix::new(format, rows, cols, data).expect("valid shape")
 }
 
+/// Dequantization speed (the f32 prompt path's tiles).
+fn dequantize_speed(format: BlockFormat, threads: usize) {
+    let w = matrix(format, 8960, 1536);
+    let mut out = vec![0f32; 8960 * 1536];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    pool.install(|| {
+        w.dequantize_rows(0, &mut out);
+        let start = Instant::now();
+        for _ in 0..5 {
+            w.dequantize_rows(0, &mut out);
+        }
+        let s = start.elapsed().as_secs_f64() / 5.0;
+        println!(
+            "{format:?} dequantize 8960x1536: {:.1} ms, {:.2} ns/weight",
+            s * 1e3,
+            s * 1e9 / (8960.0 * 1536.0)
+        );
+    });
+}
+
 fn main() {
+    if std::env::args().nth(2).as_deref() == Some("dequantize") {
+        for f in [
+            BlockFormat::Q4_K,
+            BlockFormat::Q6_K,
+            BlockFormat::Q5_0,
+            BlockFormat::Q8_0,
+            BlockFormat::Q4_1,
+        ] {
+            dequantize_speed(f, 2);
+        }
+        return;
+    }
     let threads: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -26,6 +26,11 @@ struct Row {
     attention: &'static str,
     rope: &'static str,
     kv: &'static str,
+    /// Seconds to load the model (header read, file mapped).
+    load_seconds: f64,
+    /// The process's peak resident memory after this test (`VmHWM`; it only
+    /// grows, so run one model per process to read one model's peak).
+    peak_rss_mb: f64,
 }
 
 pub fn llm(args: BenchLlmArgs) -> Result<()> {
@@ -41,8 +46,9 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
                 .map(|(f, b)| format!("{f} {:.0} MB", *b as f64 / 1e6))
                 .collect();
             println!(
-                "{}: holds {:.0} MB of weights (f32 and blocks); a decoding step reads {:.0} MB ({})",
+                "{}: loaded in {:.2} s, maps {:.0} MB of weights (the file's own blocks); a decoding step reads {:.0} MB ({})",
                 model.config.name,
+                model.load_seconds,
                 model.weights.bytes() as f64 / 1e6,
                 decode_bytes as f64 / 1e6,
                 formats.join(", ")
@@ -85,10 +91,11 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
             let mean = rates.iter().sum::<f64>() / rates.len() as f64;
             let std =
                 (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64).sqrt();
+            let peak_rss_mb = folio_engine::ask::tradeoffs::peak_rss_bytes() as f64 / 1e6;
             if !args.json {
                 println!(
-                    "{:<40} {:>7} {:>9.1} ± {:>5.1} tok/s  ({} threads)",
-                    model.config.name, name, mean, std, threads
+                    "{:<40} {:>7} {:>9.1} ± {:>5.1} tok/s  ({} threads, peak RSS {:.0} MB)",
+                    model.config.name, name, mean, std, threads, peak_rss_mb
                 );
             }
             rows.push(Row {
@@ -102,6 +109,8 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
                 attention: options.attention.name(),
                 rope: options.rope_scaling.name(),
                 kv: options.kv_dtype.name(),
+                load_seconds: model.load_seconds,
+                peak_rss_mb,
             });
         }
     }

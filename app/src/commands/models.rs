@@ -1,4 +1,4 @@
-//! `folio models list|fetch|verify`.
+//! `folio models list|fetch|add|verify`.
 
 use anyhow::{bail, Result};
 use folio_engine::models::{self, find_model, ModelSpec, MODELS};
@@ -11,6 +11,7 @@ pub fn run(action: ModelsAction) -> Result<()> {
     match action {
         ModelsAction::List { json } => list(json),
         ModelsAction::Fetch { ids, all } => fetch(&ids, all),
+        ModelsAction::Add { path, id, json } => add(&path, id.as_deref(), json),
         ModelsAction::Verify { ids, json } => verify(&ids, json),
     }
 }
@@ -51,8 +52,20 @@ fn list(json: bool) -> Result<()> {
             }
         })
         .collect();
+    let local = models::local::list()?;
     if json {
-        return print_json(&rows);
+        let mut all: Vec<serde_json::Value> = rows
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?;
+        for m in &local {
+            let mut v = serde_json::to_value(m)?;
+            v["cached"] = true.into();
+            v["default"] = false.into();
+            v["local"] = true.into();
+            all.push(v);
+        }
+        return print_json(&all);
     }
     println!("models in {}", dir.display());
     for r in rows {
@@ -67,6 +80,37 @@ fn list(json: bool) -> Result<()> {
             r.spec.role
         );
     }
+    if !local.is_empty() {
+        println!("yours (folio models add; used in place)");
+        for m in &local {
+            println!(
+                "  {:<14} {:>9}  {:<12} {} — {}",
+                m.id,
+                human_bytes(m.size),
+                "local",
+                m.name,
+                m.path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn add(path: &std::path::Path, id: Option<&str>, json: bool) -> Result<()> {
+    if !json {
+        eprintln!("checking and hashing {}…", path.display());
+    }
+    let m = models::local::add(path, id)?;
+    if json {
+        return print_json(&m);
+    }
+    println!(
+        "added {} ({}, {}): run it with --model {}",
+        m.id,
+        m.name,
+        human_bytes(m.size),
+        m.id
+    );
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use anyhow::Result;
 use folio_engine::ask::Corpus;
 use folio_engine::llm::Model;
-use folio_engine::models::{find_model, load_model, model_path, models_dir};
+use folio_engine::models::{find_model, load_model, model_path, models_dir, user_model_path};
 use folio_engine::router::DeviceProfile;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -133,6 +133,10 @@ fn serve(
 
 /// Loads a model, saying whether it is fetched first.
 fn load_one(id: &str, role: &str, tx: &UnboundedSender<WorkerEvent>) -> Result<Model> {
+    if user_model_path(id).is_some() || folio_engine::models::local::find(id)?.is_some() {
+        status(tx, format!("loading the {role} {id}…"));
+        return load_model(id, false);
+    }
     let spec = find_model(id)?;
     if model_path(spec, &models_dir()).is_file() {
         status(tx, format!("loading the {role} {id}…"));

@@ -64,16 +64,29 @@ impl Context {
     }
 
     /// Retrieved passages in document order, each headed by its file.
-    pub fn passages(corpus: &Corpus, passages: &[AssembledPassage]) -> Self {
+    /// A passage whose bytes are no longer in the document as it reads now
+    /// (the file changed after it was indexed) is an error, never a slice
+    /// out of range or inside a character.
+    pub fn passages(corpus: &Corpus, passages: &[AssembledPassage]) -> anyhow::Result<Self> {
         let mut ctx = Self::default();
         for p in passages {
             let Some(doc) = corpus.doc_index(&p.path) else {
                 continue;
             };
+            let now = corpus.docs[doc].text.get(p.span.start..p.span.end);
+            if now != Some(p.text.as_str()) {
+                anyhow::bail!(
+                    "{} changed after it was indexed (bytes {}..{} no longer hold the indexed \
+                     passage); ingest it again (`folio ingest`), or ask again to re-index files",
+                    p.path,
+                    p.span.start,
+                    p.span.end
+                );
+            }
             let header = format!("[{}]", file_name(&p.path));
             ctx.push(corpus, doc, p.span, Some(header));
         }
-        ctx
+        Ok(ctx)
     }
 
     /// The document bytes a context span covers, split per part (headers
@@ -107,4 +120,44 @@ impl Context {
 /// The last component of a path, for headers and cards.
 pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ask::corpus::CorpusDoc;
+
+    fn passage(path: &str, start: usize, end: usize, text: &str) -> AssembledPassage {
+        AssembledPassage {
+            path: path.into(),
+            span: Span { start, end },
+            chunk_ids: vec![0],
+            text: text.into(),
+        }
+    }
+
+    /// A file edited after indexing: the index's spans may run past the new
+    /// text or fall inside a character (here CJK, 3 bytes each). Each is an
+    /// error naming the file, not a panic.
+    #[test]
+    fn passages_of_a_document_changed_since_indexing_are_an_error() {
+        let corpus = Corpus::from_docs(vec![CorpusDoc {
+            path: "/docs/a.txt".into(),
+            text: "新しい文書です".into(),
+        }]);
+        for p in [
+            passage("/docs/a.txt", 0, 400, "old text that was much longer"),
+            passage("/docs/a.txt", 1, 4, "abc"),
+            passage("/docs/a.txt", 0, 6, "old te"),
+        ] {
+            let err = Context::passages(&corpus, &[p]).unwrap_err().to_string();
+            assert!(
+                err.contains("/docs/a.txt changed after it was indexed"),
+                "{err}"
+            );
+        }
+        let same = passage("/docs/a.txt", 0, 6, "新し");
+        let ctx = Context::passages(&corpus, &[same]).unwrap();
+        assert!(ctx.text.ends_with("新し"));
+    }
 }

@@ -39,6 +39,18 @@ const COUNT_ALL_BYTES: usize = 4 << 20;
 pub const CHUNK_TOKENS: usize = 200;
 
 impl Corpus {
+    /// A corpus of texts held in memory, with no store (unit tests).
+    #[cfg(test)]
+    pub(crate) fn from_docs(docs: Vec<CorpusDoc>) -> Self {
+        Self {
+            docs,
+            skipped: Vec::new(),
+            store_dir: PathBuf::new(),
+            sources: Vec::new(),
+            store: None,
+        }
+    }
+
     /// Opens a corpus store folder (one holding `manifest.json`), or loads
     /// the files under `paths` (their store is built on first retrieval).
     pub fn open(paths: &[PathBuf], progress: bool) -> Result<Self> {

@@ -374,7 +374,7 @@ fn run_strategy(
                     dense_rank: h.dense.map(|r| r.rank),
                 })
                 .collect();
-            let ctx = Context::passages(corpus, &passages);
+            let ctx = Context::passages(corpus, &passages)?;
             let regions = ctx.regions();
             (ctx.text, regions)
         }

@@ -19,7 +19,7 @@ use super::config::{Arch, ModelConfig};
 use super::kv_cache::{KvCache, KvDtype, KvScratch};
 use super::rope::{Rope, RopeLayout, RopeScaling};
 use super::tokenizer::TextTokenizer;
-use super::weights::Weights;
+use super::weights::{Products, Weights, DECODE_ROWS};
 
 /// A loaded model: configuration, weights, tokenizer and chat template.
 pub struct Model {
@@ -87,11 +87,15 @@ pub struct SessionOptions {
     pub kv_dtype: KvDtype,
     /// Prompt tokens per forward chunk; bounds activation memory.
     pub prefill_chunk: usize,
-    /// Multiply the weights' blocks with 8-bit activations (llama.cpp's
-    /// way, the fast path). `false` multiplies f32 activations with the
-    /// weights dequantized row by row: many times slower, the reference that
-    /// tests hold the fast path to.
+    /// Generate with 8-bit activations against the weights' blocks
+    /// (llama.cpp's way, the fast path for calls of a few rows). `false`:
+    /// every product in f32 (`Products::F32Tiles`), the reference that
+    /// tests hold the 8-bit path to.
     pub quantized_activations: bool,
+    /// Prompts (calls of more than `DECODE_ROWS` rows) with 8-bit
+    /// activations too, instead of f32 tiles and gemm. Off by default: on
+    /// the AVX2 machines measured it is slower (BENCHMARKS.md).
+    pub int8_prefill: bool,
 }
 
 impl Default for SessionOptions {
@@ -102,6 +106,7 @@ impl Default for SessionOptions {
             kv_dtype: KvDtype::F32,
             prefill_chunk: 512,
             quantized_activations: true,
+            int8_prefill: false,
         }
     }
 }
@@ -245,7 +250,13 @@ impl<'m> Session<'m> {
     ) -> Result<Vec<f32>> {
         let c = &self.model.config;
         let w = &self.model.weights;
-        let qd = self.options.quantized_activations;
+        let qd = if !self.options.quantized_activations {
+            Products::F32Tiles
+        } else if tokens.len() <= DECODE_ROWS || self.options.int8_prefill {
+            Products::Int8
+        } else {
+            Products::F32Tiles
+        };
         let (t, h, d) = (tokens.len(), c.hidden, c.head_dim);
         let start = self.cache.len;
         let mut x = Vec::with_capacity(t * h);
@@ -310,6 +321,12 @@ impl<'m> Session<'m> {
             c.rms_eps,
             &mut last,
         );
-        Ok(w.output.forward(&last, n, qd))
+        // A prompt's last row alone goes the generation way.
+        let products = if self.options.quantized_activations && n <= DECODE_ROWS {
+            Products::Int8
+        } else {
+            qd
+        };
+        Ok(w.output.forward(&last, n, products))
     }
 }

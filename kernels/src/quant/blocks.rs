@@ -55,6 +55,7 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 }
 
 /// One block of `format` as f32, straight from ggml's formulas.
+#[inline(always)]
 pub fn dequantize_block(format: BlockFormat, block: &[u8], out: &mut [f32]) {
     match format {
         BlockFormat::F32 => {
@@ -142,6 +143,7 @@ pub fn dequantize_block(format: BlockFormat, block: &[u8], out: &mut [f32]) {
 }
 
 /// A row (whole blocks) as f32.
+#[inline(always)]
 pub fn dequantize(format: BlockFormat, row: &[u8], out: &mut [f32]) {
     let (n, size) = (format.block_weights(), format.block_bytes());
     for (block, y) in row.chunks_exact(size).zip(out.chunks_exact_mut(n)) {

@@ -254,10 +254,26 @@ impl BlockMatrix {
     /// The whole matrix as f32, `[rows, cols]` (the GPU upload).
     pub fn dequantize_all(&self) -> Vec<f32> {
         let mut out = vec![0f32; self.rows * self.cols];
-        out.par_chunks_mut(self.cols)
-            .zip(self.data().par_chunks(self.row_bytes()))
-            .for_each(|(y, row)| dequantize(self.format, row, y));
+        self.dequantize_rows(0, &mut out);
         out
+    }
+
+    /// Rows `first ..` as f32 into `out` (as many rows as it holds), in
+    /// parallel and vectorised: the tiles of the f32 prompt-processing path.
+    pub fn dequantize_rows(&self, first: usize, out: &mut [f32]) {
+        let bytes = self.row_bytes();
+        let n = out.len() / self.cols;
+        assert!(first + n <= self.rows, "rows past the matrix");
+        let src = &self.data()[first * bytes..(first + n) * bytes];
+        let isa = Isa::detect();
+        out.par_chunks_mut(self.cols)
+            .zip(src.par_chunks(bytes))
+            .for_each(|(y, row)| match isa {
+                // SAFETY: `Isa::detect` saw AVX2 and FMA.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => unsafe { dequantize_avx2(self.format, row, y) },
+                _ => dequantize(self.format, row, y),
+            });
     }
 }
 
@@ -529,6 +545,13 @@ pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, of
             }
         }
     });
+}
+
+/// ggml's formulas compiled with AVX2, which LLVM vectorises.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dequantize_avx2(format: BlockFormat, row: &[u8], out: &mut [f32]) {
+    dequantize(format, row, out)
 }
 
 fn float_dot(a: &[f32], b: &[f32], isa: Isa) -> f32 {
