@@ -172,9 +172,11 @@ fn a_small_k_quant_model_loads_and_its_8_bit_path_tracks_f32() {
         let path = Tiny::new(dtype).write(&dir, &format!("{dtype:?}.gguf"));
         let model = Model::load(&path).unwrap();
         let tokens: Vec<u32> = (0..40).map(|i| (i * 37 % 256) as u32).collect();
+        // The prompt through folio's int8 kernels (not the default f32 tiles).
         let run = |quantized_activations: bool| {
             let options = SessionOptions {
                 quantized_activations,
+                int8_prefill: true,
                 ..SessionOptions::default()
             };
             Session::new(&model, options)

@@ -59,40 +59,43 @@ fn f32_tiles(
     let k = part.cols;
     let tile_rows = (TILE_BYTES / (4 * k)).clamp(16, part.rows.max(16));
     let threads = rayon::current_num_threads();
-    TILE.with_borrow_mut(|tile| {
-        tile.resize(tile_rows.min(part.rows) * k, 0.0);
-        for n0 in (0..part.rows).step_by(tile_rows) {
-            let n = tile_rows.min(part.rows - n0);
-            let tile = &mut tile[..n * k];
-            part.dequantize_rows(n0, tile);
-            // SAFETY: dst is `rows × n` at `y[offset + n0]` with row stride
-            // `y_cols` (offset + n0 + n <= y_cols, y holds rows × y_cols);
-            // lhs is `x` `[rows, k]`; rhs[kk, j] = tile[j·k + kk], `[k, n]`.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    n,
-                    k,
-                    y.as_mut_ptr().add(offset + n0),
-                    1,
-                    y_cols as isize,
-                    false,
-                    x.as_ptr(),
-                    1,
-                    k as isize,
-                    tile.as_ptr(),
-                    k as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(threads),
-                );
-            }
+    // Taken out of the thread-local, not borrowed: gemm and the dequantizer
+    // run on rayon, whose work stealing can start another projection on this
+    // thread meanwhile (it then allocates a tile of its own).
+    let mut tile = TILE.take();
+    tile.resize(tile_rows.min(part.rows) * k, 0.0);
+    for n0 in (0..part.rows).step_by(tile_rows) {
+        let n = tile_rows.min(part.rows - n0);
+        let tile = &mut tile[..n * k];
+        part.dequantize_rows(n0, tile);
+        // SAFETY: dst is `rows × n` at `y[offset + n0]` with row stride
+        // `y_cols` (offset + n0 + n <= y_cols, y holds rows × y_cols);
+        // lhs is `x` `[rows, k]`; rhs[kk, j] = tile[j·k + kk], `[k, n]`.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                y.as_mut_ptr().add(offset + n0),
+                1,
+                y_cols as isize,
+                false,
+                x.as_ptr(),
+                1,
+                k as isize,
+                tile.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(threads),
+            );
         }
-    });
+    }
+    TILE.set(tile);
 }
 
 /// A projection `y = x·Wᵀ + b`: one or more matrices `[out_i, in]` whose
