@@ -123,9 +123,9 @@ impl ModelConfig {
                 self.rope_dim, self.head_dim
             ));
         }
-        if !(self.rms_eps.is_finite() && self.rms_eps >= 0.0)
-            || !(self.rope_theta.is_finite() && self.rope_theta > 0.0)
-        {
+        let eps_ok = self.rms_eps.is_finite() && self.rms_eps >= 0.0;
+        let theta_ok = self.rope_theta.is_finite() && self.rope_theta > 0.0;
+        if !(eps_ok && theta_ok) {
             return fail(format!(
                 "rms epsilon {} or RoPE base {} is not a positive number",
                 self.rms_eps, self.rope_theta

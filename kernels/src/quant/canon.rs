@@ -282,8 +282,8 @@ mod avx2 {
         let mut tail = [0f32; R];
         for r in 0..R {
             acc[r] = _mm256_add_ps(acc[r], bias_acc[r]);
-            for k in h..halves {
-                tail[r] += biases[k] * *sums[r].add(k);
+            for (k, b) in biases.iter().enumerate().skip(h) {
+                tail[r] += b * *sums[r].add(k);
             }
         }
         for r in 0..R {

@@ -485,6 +485,17 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// The element `i` of the output (a method, so closures capture the
+    /// whole `Sync` wrapper rather than its raw pointer field).
+    ///
+    /// # Safety
+    /// `i` must be inside the output.
+    unsafe fn at(&self, i: usize) -> *mut f32 {
+        self.0.add(i)
+    }
+}
+
 /// Bytes of canonical rows one task unpacks at a time (fits L2 beside the
 /// activation rows it sweeps).
 const TASK_CANON_BYTES: usize = 96 * 1024;
@@ -508,11 +519,10 @@ pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, of
         let first = c * chunk;
         let n = chunk.min(w.rows - first);
         let src = &w.data()[first * row_bytes..(first + n) * row_bytes];
-        let out = out;
         // SAFETY: `t < x.rows` and `offset + first + r < y_cols`, so the index
         // is inside `y`; this task alone owns columns `first .. first + n`.
         let write = |t: usize, r: usize, v: f32| unsafe {
-            *out.0.add(t * y_cols + offset + first + r) = v;
+            *out.at(t * y_cols + offset + first + r) = v;
         };
         match quantized {
             Some(q) => canon::BUFFER.with_borrow_mut(|buf| {
