@@ -250,7 +250,7 @@ impl<'m> Session<'m> {
     ) -> Result<Vec<f32>> {
         let c = &self.model.config;
         let w = &self.model.weights;
-        let qd = if !self.options.quantized_activations {
+        let products = if !self.options.quantized_activations {
             Products::F32Tiles
         } else if tokens.len() <= DECODE_ROWS || self.options.int8_prefill {
             Products::Int8
@@ -288,7 +288,7 @@ impl<'m> Session<'m> {
         let (mut new_keys, mut new_values) = (vec![0f32; t * kv_dim], vec![0f32; t * kv_dim]);
         for (layer, kv) in w.layers.iter().zip(self.cache.layers.iter_mut()) {
             rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut normed);
-            let qkv = layer.qkv.forward(&normed, t, qd);
+            let qkv = layer.qkv.forward(&normed, t, products);
             for (r, row) in qkv.chunks_exact(q_dim + 2 * kv_dim).enumerate() {
                 q[r * q_dim..(r + 1) * q_dim].copy_from_slice(&row[..q_dim]);
                 new_keys[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(&row[q_dim..q_dim + kv_dim]);
@@ -303,11 +303,11 @@ impl<'m> Session<'m> {
                 .attention
                 .attend(&q, &view, &mut attn, shape, scale);
             self.attention_stats.merge(stats);
-            add_in_place(&mut x, &layer.attn_out.forward(&attn, t, qd));
+            add_in_place(&mut x, &layer.attn_out.forward(&attn, t, products));
             rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut normed);
-            let gate_up = layer.gate_up.forward(&normed, t, qd);
+            let gate_up = layer.gate_up.forward(&normed, t, products);
             swiglu(&gate_up, c.ffn_hidden, &mut act);
-            add_in_place(&mut x, &layer.down.forward(&act, t, qd));
+            add_in_place(&mut x, &layer.down.forward(&act, t, products));
         }
         self.cache.len += t;
         let Some(rows) = logit_rows else {
@@ -322,11 +322,11 @@ impl<'m> Session<'m> {
             &mut last,
         );
         // A prompt's last row alone goes the generation way.
-        let products = if self.options.quantized_activations && n <= DECODE_ROWS {
+        let last_products = if self.options.quantized_activations && n <= DECODE_ROWS {
             Products::Int8
         } else {
-            qd
+            products
         };
-        Ok(w.output.forward(&last, n, products))
+        Ok(w.output.forward(&last, n, last_products))
     }
 }

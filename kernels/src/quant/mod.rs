@@ -437,36 +437,25 @@ pub struct Activations<'a> {
     pub x: &'a [f32],
     pub rows: usize,
     pub cols: usize,
-    /// Multiply in f32 whatever the weights' type (the reference path).
-    pub exact: bool,
     quantized: std::sync::OnceLock<QuantizedRows>,
     quantized_k: std::sync::OnceLock<QuantizedRows>,
 }
 
 impl<'a> Activations<'a> {
+    /// `[rows, cols]` activations, not yet quantized.
     pub fn new(x: &'a [f32], rows: usize, cols: usize) -> Self {
         assert_eq!(x.len(), rows * cols, "activation shape");
         Self {
             x,
             rows,
             cols,
-            exact: false,
             quantized: std::sync::OnceLock::new(),
             quantized_k: std::sync::OnceLock::new(),
         }
     }
 
-    /// Activations kept in f32: every product dequantizes the weights row by
-    /// row instead (slow; what tests compare the 8-bit path with).
-    pub fn exact(x: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self {
-            exact: true,
-            ..Self::new(x, rows, cols)
-        }
-    }
-
     /// The 8-bit rows for `format` (made on the first call): one scale per
-    /// 256 values for K-quants when the width allows, else per 32.
+    /// 256 values for K-quants, per 32 for the other types.
     pub fn quantized(&self, format: BlockFormat) -> &QuantizedRows {
         if format.is_k_quant() {
             self.quantized_k
@@ -510,7 +499,7 @@ pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, of
     assert_eq!(y.len(), x.rows * y_cols, "y shape");
     let isa = Isa::detect();
     let row_bytes = w.row_bytes();
-    let float = w.format.is_float() || x.exact;
+    let float = w.format.is_float();
     let per_row = if float { 4 * w.cols } else { 9 * w.cols / 4 };
     let chunk = (TASK_CANON_BYTES / per_row).clamp(1, 64);
     let out = SharedOut(y.as_mut_ptr());
