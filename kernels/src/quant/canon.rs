@@ -212,15 +212,9 @@ pub fn dot_scalar(u: &[u8], scales: &[f32], signed: bool, x: &QuantizedRows, row
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::super::fused::hsum;
     use super::super::{QuantizedRows, BLOCK};
     use super::CanonRef;
-
-    #[inline(always)]
-    unsafe fn hsum(acc: __m256) -> f32 {
-        let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
-        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-        _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps::<1>(pair, pair)))
-    }
 
     /// One canonical row (`u`, `scales`, `biases`) against `R` activation
     /// rows, into `out[..R]`. `SIGNED`: `u` holds i8 (Q8_0), so `maddubs`

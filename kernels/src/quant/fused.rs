@@ -1,7 +1,9 @@
 //! The fused AVX2 matrix-vector kernels for the block types that decode
 //! fastest read in place (Q4_1, Q5_0, Q8_0): each block is expanded in
 //! registers and multiplied with one activation row, never written out
-//! (see `quant::canon` for every type and many rows).
+//! (see `quant::canon` for every type and many rows). Its small AVX2
+//! helpers (nibbles, high bits, f16, horizontal sum) serve the other AVX2
+//! kernels of `quant` too.
 
 use std::arch::x86_64::*;
 
@@ -9,7 +11,7 @@ use super::{QuantizedInput, BLOCK};
 
 /// 32 nibbles → 32 bytes: low nibbles first (weights 0..16), then high.
 #[inline(always)]
-unsafe fn nibbles(qs: *const u8) -> __m256i {
+pub(super) unsafe fn nibbles(qs: *const u8) -> __m256i {
     let tmp = _mm_loadu_si128(qs as *const __m128i);
     let both = _mm256_insertf128_si256::<1>(_mm256_castsi128_si256(tmp), _mm_srli_epi16::<4>(tmp));
     _mm256_and_si256(both, _mm256_set1_epi8(15))
@@ -17,7 +19,7 @@ unsafe fn nibbles(qs: *const u8) -> __m256i {
 
 /// 32 bits → 32 bytes, 0xFF where the bit is set.
 #[inline(always)]
-unsafe fn bits(qh: u32) -> __m256i {
+pub(super) unsafe fn bits(qh: u32) -> __m256i {
     let shuffle = _mm256_set_epi64x(
         0x0303030303030303,
         0x0202020202020202,
@@ -31,7 +33,7 @@ unsafe fn bits(qh: u32) -> __m256i {
 
 /// An f16 at `p` (unaligned) as f32, through F16C.
 #[inline(always)]
-unsafe fn f16_at(p: *const u8) -> f32 {
+pub(super) unsafe fn f16_at(p: *const u8) -> f32 {
     let bits = (p as *const u16).read_unaligned();
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
 }
@@ -78,7 +80,7 @@ unsafe fn block_dot<const F: u8>(block: *const u8, xq: __m256i) -> __m256 {
 }
 
 #[inline(always)]
-unsafe fn hsum(acc: __m256) -> f32 {
+pub(super) unsafe fn hsum(acc: __m256) -> f32 {
     let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
     let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
     _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps::<1>(pair, pair)))

@@ -10,21 +10,7 @@
 use std::arch::x86_64::*;
 
 use super::blocks::scale_min_k4;
-use super::BlockFormat;
-
-/// An f16 at `p` (unaligned) as f32, through F16C.
-#[inline(always)]
-unsafe fn f16c(p: *const u8) -> f32 {
-    let bits = (p as *const u16).read_unaligned();
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-}
-
-#[inline(always)]
-unsafe fn hsum(acc: __m256) -> f32 {
-    let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
-    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-    _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps::<1>(pair, pair)))
-}
+use super::{fused, BlockFormat};
 
 /// Q6_K's two high bits of each weight, from bits `shift, shift+1` of `qh`,
 /// moved to bits 4-5.
@@ -69,7 +55,7 @@ pub unsafe fn row_dot(
         let mut isum = _mm256_setzero_si256();
         let d = match format {
             BlockFormat::Q4_K | BlockFormat::Q5_K => {
-                let (d, dmin) = (f16c(p), f16c(p.add(2)));
+                let (d, dmin) = (fused::f16_at(p), fused::f16_at(p.add(2)));
                 let scales = std::slice::from_raw_parts(p.add(4), 12);
                 let q5 = format == BlockFormat::Q5_K;
                 let qs = p.add(if q5 { 48 } else { 16 });
@@ -106,7 +92,7 @@ pub unsafe fn row_dot(
                 d
             }
             _ => {
-                let d = f16c(p.add(208));
+                let d = fused::f16_at(p.add(208));
                 let sc = std::slice::from_raw_parts(p.add(192) as *const i8, 16);
                 let mut sc_sums = 0f32;
                 for (h, s) in sc.iter().enumerate() {
@@ -143,5 +129,5 @@ pub unsafe fn row_dot(
         };
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * xd[j]), acc);
     }
-    hsum(acc) + bias
+    fused::hsum(acc) + bias
 }

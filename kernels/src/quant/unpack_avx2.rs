@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::blocks::{f16_at, scale_min_k4, CanonRow};
-use super::BlockFormat;
+use super::{fused, BlockFormat};
 
 /// `v & 15` and `(v >> 4) & 15` of 32 bytes.
 #[inline(always)]
@@ -16,36 +16,6 @@ unsafe fn split_nibbles(v: __m256i) -> (__m256i, __m256i) {
         _mm256_and_si256(v, mask),
         _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask),
     )
-}
-
-/// 16 bytes of nibble pairs → 32 values, low nibbles first.
-#[inline(always)]
-unsafe fn nibbles16(qs: *const u8) -> __m256i {
-    let v = _mm_loadu_si128(qs as *const __m128i);
-    let both = _mm256_insertf128_si256::<1>(_mm256_castsi128_si256(v), _mm_srli_epi16::<4>(v));
-    _mm256_and_si256(both, _mm256_set1_epi8(15))
-}
-
-/// Bit `j` of `qh` → `16` in byte `j` (the fifth bit of Q5_0 / Q5_1).
-#[inline(always)]
-unsafe fn fifth_bits(qh: u32) -> __m256i {
-    let shuffle = _mm256_set_epi64x(
-        0x0303030303030303,
-        0x0202020202020202,
-        0x0101010101010101,
-        0,
-    );
-    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), shuffle);
-    let bit_mask = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
-    let set = _mm256_cmpeq_epi8(_mm256_or_si256(bytes, bit_mask), _mm256_set1_epi64x(-1));
-    _mm256_and_si256(set, _mm256_set1_epi8(16))
-}
-
-/// An f16 at `p` (unaligned) as f32, through F16C.
-#[inline(always)]
-unsafe fn f16c(p: *const u8) -> f32 {
-    let bits = (p as *const u16).read_unaligned();
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
 }
 
 /// [`CanonRow::k_group`] with one vector store for the sixteen lanes.
@@ -98,7 +68,7 @@ pub unsafe fn unpack(format: BlockFormat, row: &[u8], out: &mut CanonRow) {
                     BlockFormat::Q4_0 => (-8.0 * d, 2),
                     _ => (f16_at(block, 2), 4),
                 };
-                store(out.u, at, nibbles16(p.add(qs)));
+                store(out.u, at, fused::nibbles(p.add(qs)));
                 out.group(b, [d, d], [m, m]);
             }
             BlockFormat::Q5_0 | BlockFormat::Q5_1 => {
@@ -108,7 +78,10 @@ pub unsafe fn unpack(format: BlockFormat, row: &[u8], out: &mut CanonRow) {
                     _ => (f16_at(block, 2), 4),
                 };
                 let qh = u32::from_le_bytes([block[h], block[h + 1], block[h + 2], block[h + 3]]);
-                let v = _mm256_or_si256(nibbles16(p.add(h + 4)), fifth_bits(qh));
+                let v = _mm256_or_si256(
+                    fused::nibbles(p.add(h + 4)),
+                    _mm256_and_si256(fused::bits(qh), _mm256_set1_epi8(16)),
+                );
                 store(out.u, at, v);
                 out.group(b, [d, d], [m, m]);
             }
@@ -118,7 +91,7 @@ pub unsafe fn unpack(format: BlockFormat, row: &[u8], out: &mut CanonRow) {
                 out.group(b, [d, d], [0.0, 0.0]);
             }
             BlockFormat::Q4_K | BlockFormat::Q5_K => {
-                let (d, dmin) = (f16c(p), f16c(p.add(2)));
+                let (d, dmin) = (fused::f16_at(p), fused::f16_at(p.add(2)));
                 let qs = if format == BlockFormat::Q4_K { 16 } else { 48 };
                 let qh = load(block, 16);
                 let one = _mm256_set1_epi8(1);
@@ -151,7 +124,7 @@ pub unsafe fn unpack(format: BlockFormat, row: &[u8], out: &mut CanonRow) {
                 out.k_d[b] = d;
             }
             BlockFormat::Q6_K => {
-                let d = f16c(p.add(208));
+                let d = fused::f16_at(p.add(208));
                 let three = _mm256_set1_epi8(3);
                 for half in 0..2 {
                     let (ql0, ql1) = (load(block, 64 * half), load(block, 64 * half + 32));
