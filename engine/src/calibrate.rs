@@ -3,9 +3,8 @@
 //!
 //! Every measurement runs the kernels the forward pass runs, on random
 //! inputs sized like the default model's layers (Qwen2.5-0.5B: 14 query
-//! heads, 2 KV heads, head dim 64, hidden 896, FFN 4864): folio's block
-//! matrix product (Q8_0 weights, 8-bit activations) for prefill
-//! projections, folio's Q8_0 matrix-vector
+//! heads, 2 KV heads, head dim 64, hidden 896, FFN 4864): candle's f32
+//! matrix product for prefill projections, folio's Q8_0 matrix-vector
 //! kernel over more weights than fit in cache for decoding, and the flash
 //! and sparse attention kernels in 512-token prefill chunks.
 
@@ -13,8 +12,9 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
 use folio_kernels::attention::{flash, sparse, AttentionShape, KeySummaries, SparseConfig};
-use folio_kernels::quant::{self, Activations, BlockMatrix};
+use folio_kernels::quant::{self, BlockMatrix};
 use rand::{Rng, SeedableRng};
 
 use crate::router::{DeviceProfile, PROFILE_VERSION};
@@ -137,30 +137,29 @@ fn best_seconds(reps: usize, mut run: impl FnMut()) -> f64 {
 
 fn matmul_gflops(rng: &mut impl Rng) -> Result<f64> {
     let (rows, hidden, ffn) = (512, 896, 4864);
-    let q8 = |r: usize, c: usize, rng: &mut dyn rand::RngCore| {
-        let w: Vec<f32> = (0..r * c).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        BlockMatrix::quantize_q8_0(r, c, &w).map_err(anyhow::Error::msg)
-    };
-    let up = q8(2 * ffn, hidden, rng)?;
-    let down = q8(hidden, ffn, rng)?;
-    let (x, act) = (random(rng, rows * hidden), random(rng, rows * ffn));
-    let (mut y_up, mut y_down) = (vec![0f32; rows * 2 * ffn], vec![0f32; rows * hidden]);
+    let x = Tensor::from_vec(random(rng, rows * hidden), (rows, hidden), &Device::Cpu)?;
+    let up = Tensor::from_vec(
+        random(rng, 2 * ffn * hidden),
+        (2 * ffn, hidden),
+        &Device::Cpu,
+    )?;
+    let down = Tensor::from_vec(random(rng, hidden * ffn), (hidden, ffn), &Device::Cpu)?;
+    let act = Tensor::from_vec(random(rng, rows * ffn), (rows, ffn), &Device::Cpu)?;
+    let mut failed = None;
     let seconds = best_seconds(3, || {
-        quant::matmul(
-            &up,
-            &Activations::new(&x, rows, hidden),
-            &mut y_up,
-            2 * ffn,
-            0,
-        );
-        quant::matmul(
-            &down,
-            &Activations::new(&act, rows, ffn),
-            &mut y_down,
-            hidden,
-            0,
-        );
+        let a = x
+            .matmul(&up.t().unwrap())
+            .and_then(|y| y.flatten_all()?.to_vec1::<f32>());
+        let b = act
+            .matmul(&down.t().unwrap())
+            .and_then(|y| y.flatten_all()?.to_vec1::<f32>());
+        if let Err(e) = a.and(b) {
+            failed = Some(e);
+        }
     });
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     let flops = 2.0 * rows as f64 * (2 * ffn * hidden + hidden * ffn) as f64;
     Ok(flops / seconds / 1e9)
 }

@@ -38,9 +38,8 @@ pub struct DeviceProfile {
     pub memory_available_bytes: u64,
 }
 
-/// The profile's version: 2 since prefill multiplies the file's blocks
-/// with 8-bit activations (version 1 measured f32 matrix products).
-pub const PROFILE_VERSION: u32 = 2;
+/// The profile's layout version.
+pub const PROFILE_VERSION: u32 = 1;
 
 /// Bytes of the process beyond the model: tokenizer, runtime, buffers.
 const BASE_BYTES: u64 = 150 << 20;
