@@ -227,7 +227,7 @@ pub struct AskArgs {
     pub question: String,
     /// Files, folders, or a corpus store folder (from `folio ingest`);
     /// default: the store at $FOLIO_HOME/corpus.
-    #[arg(long, short = 'c', num_args = 1..)]
+    #[arg(long, short = 'c')]
     pub corpus: Vec<PathBuf>,
     /// One file to ask about (same as --corpus FILE).
     #[arg(long, short)]
@@ -335,7 +335,7 @@ pub struct EvalArgs {
 pub struct TuiArgs {
     /// Files, folders, or a corpus store folder (default: the store at
     /// $FOLIO_HOME/corpus if it exists, else the bundled Jargon File).
-    #[arg(long, short = 'c', num_args = 1..)]
+    #[arg(long, short = 'c')]
     pub corpus: Vec<PathBuf>,
     #[command(flatten)]
     pub plan: PlanArgs,
@@ -549,7 +549,7 @@ pub struct SearchArgs {
 pub struct BenchRouterArgs {
     /// Files or a store to ask about (default: three Jargon File excerpts,
     /// about 9K tokens, written under $FOLIO_HOME/bench/jargon-f).
-    #[arg(long, num_args = 1..)]
+    #[arg(long)]
     pub corpus: Vec<PathBuf>,
     /// Questions to ask with every strategy.
     #[arg(long = "question", default_values_t = vec![
@@ -602,5 +602,18 @@ mod tests {
             TuiArgs::defaults().plan.scorer,
             folio_engine::models::TEST_MODEL
         );
+    }
+
+    /// `--corpus` takes one value per flag, so the question after it stays
+    /// the question; more corpora repeat the flag.
+    #[test]
+    fn the_question_after_a_corpus_is_not_taken_as_a_path() {
+        let ask = Cli::try_parse_from(["folio", "ask", "--corpus", "d/", "-c", "e.txt", "q?"])
+            .expect("ask parses");
+        let Some(Command::Ask(args)) = ask.command else {
+            panic!("not ask: {ask:?}");
+        };
+        assert_eq!(args.corpus, [PathBuf::from("d/"), PathBuf::from("e.txt")]);
+        assert_eq!(args.question, "q?");
     }
 }
