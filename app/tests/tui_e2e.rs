@@ -59,6 +59,20 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether tmux is here; without it the test is skipped, except where
+/// FOLIO_REQUIRE_TMUX=1 (CI) makes that a failure.
+fn tmux_or_skip() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    assert!(
+        std::env::var("FOLIO_REQUIRE_TMUX").as_deref() != Ok("1"),
+        "tmux is missing and FOLIO_REQUIRE_TMUX=1"
+    );
+    eprintln!("skipped: tmux is not installed (CI installs it)");
+    false
+}
+
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -72,55 +86,18 @@ fn shell_quote(s: &str) -> String {
 
 #[test]
 fn tui_answers_a_typed_question_with_its_card_and_quits_cleanly() {
-    if !tmux_available() {
-        assert!(
-            std::env::var("FOLIO_REQUIRE_TMUX").as_deref() != Ok("1"),
-            "tmux is missing and FOLIO_REQUIRE_TMUX=1"
-        );
-        eprintln!("skipped: tmux is not installed (CI installs it)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tides.txt"), DOC).unwrap();
-    let tmux = Tmux {
-        socket: format!("folio-e2e-{}", std::process::id()),
-    };
-    let mut command = String::new();
-    if let Ok(home) = std::env::var("FOLIO_HOME") {
-        command += &format!("FOLIO_HOME={} ", shell_quote(&home));
-    }
-    // The shell records folio's exit status (tmux's own pane status is not
-    // always filled in when the pane closes).
     let status_file = dir.path().join("exit-status");
-    command += &format!(
-        "{} tui --corpus {}; echo $? > {}",
-        shell_quote(env!("CARGO_BIN_EXE_folio")),
-        shell_quote(&dir.path().display().to_string()),
-        shell_quote(&status_file.display().to_string())
+    let tmux = start_tui(
+        "e2e",
+        &["--corpus", &dir.path().display().to_string()],
+        &status_file,
     );
     let started = Instant::now();
-    let o = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "tui",
-        "-x",
-        "160",
-        "-y",
-        "48",
-        &command,
-        ";",
-        "set-option",
-        "-t",
-        "tui",
-        "remain-on-exit",
-        "on",
-    ]);
-    assert!(
-        o.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     tmux.wait_for(Duration::from_secs(60), "the UI", |s| {
         s.contains("┌ question")
     });
@@ -146,10 +123,90 @@ fn tui_answers_a_typed_question_with_its_card_and_quits_cleanly() {
             "no {part:?} on the screen:\n{screen}"
         );
     }
+    quit_cleanly(&tmux, &status_file);
+    assert!(Path::new(&dir.path().join("tides.txt")).is_file());
+}
+
+/// A TUI left open over a store does not hold it: while it runs, other
+/// processes search and ask the same store and an ingest adds a document,
+/// and the TUI's next question reads the store as that ingest left it.
+#[test]
+fn an_open_tui_shares_its_store_with_other_processes() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (docs, store) = (dir.path().join("docs"), dir.path().join("store"));
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("tides.txt"), DOC).unwrap();
+    let folio = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_folio"))
+            .args(args)
+            .output()
+            .expect("running folio");
+        assert!(
+            out.status.success(),
+            "folio {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let (store_arg, docs_arg) = (store.display().to_string(), docs.display().to_string());
+    folio(&["ingest", "--json", "--store", &store_arg, &docs_arg]);
+    let status_file = dir.path().join("exit-status");
+    let tmux = start_tui(
+        "share",
+        &["--corpus", &store_arg, "--model", "smollm2-135m"],
+        &status_file,
+    );
+    tmux.wait_for(Duration::from_secs(300), "the UI, loaded", |s| {
+        s.contains("ready: type a question")
+    });
+
+    let found = folio(&["search", "--json", "--store", &store_arg, "salt merchants"]);
+    let report: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();
+    assert!(report["hits"][0]["text"].as_str().unwrap().contains("salt"));
+    folio(&[
+        "ask",
+        "Who signed the Ordinance of Tides?",
+        "--corpus",
+        &store_arg,
+        "--strategy",
+        "rag",
+        "--model",
+        "smollm2-135m",
+        "--max-tokens",
+        "8",
+        "--json",
+    ]);
+    std::fs::write(
+        docs.join("keeper.txt"),
+        "The lighthouse of Vellmouth is kept by Ansel Brook, who lights it at dusk.\n",
+    )
+    .unwrap();
+    folio(&["ingest", "--json", "--store", &store_arg, &docs_arg]);
+
+    ask(&tmux, "Who keeps the lighthouse of Vellmouth?");
+    let screen = tmux.wait_for(
+        Duration::from_secs(600),
+        "the answer over the new store",
+        |s| {
+            s.contains("keeper.txt")
+                && s.contains("│budget      latency")
+                && s.contains("ready  · F1 help")
+        },
+    );
+    eprintln!("the screen:\n{screen}");
+    quit_cleanly(&tmux, &status_file);
+}
+
+/// Sends the quit key and checks that folio exits with status 0 and leaves
+/// the alternate screen.
+fn quit_cleanly(tmux: &Tmux, status_file: &Path) {
     tmux.run(&["send-keys", "-t", "tui", "C-q"]);
     let start = Instant::now();
     let status = loop {
-        match std::fs::read_to_string(&status_file) {
+        match std::fs::read_to_string(status_file) {
             Ok(s) if s.ends_with('\n') => break s.trim().to_string(),
             _ => {}
         }
@@ -172,7 +229,53 @@ fn tui_answers_a_typed_question_with_its_card_and_quits_cleanly() {
         !after.contains("┌ corpus"),
         "the UI is still on the screen:\n{after}"
     );
-    assert!(Path::new(&dir.path().join("tides.txt")).is_file());
+}
+
+/// Starts `folio tui ARGS` in a private tmux session named `tui`; the shell
+/// writes folio's exit status to `status_file` when it ends.
+fn start_tui(name: &str, args: &[&str], status_file: &Path) -> Tmux {
+    let tmux = Tmux {
+        socket: format!("folio-{name}-{}", std::process::id()),
+    };
+    let mut command = String::new();
+    if let Ok(home) = std::env::var("FOLIO_HOME") {
+        command += &format!("FOLIO_HOME={} ", shell_quote(&home));
+    }
+    // The shell records folio's exit status (tmux's own pane status is not
+    // always filled in when the pane closes).
+    command += &shell_quote(env!("CARGO_BIN_EXE_folio"));
+    command += " tui";
+    for a in args {
+        command += " ";
+        command += &shell_quote(a);
+    }
+    command += &format!(
+        "; echo $? > {}",
+        shell_quote(&status_file.display().to_string())
+    );
+    let o = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "160",
+        "-y",
+        "48",
+        &command,
+        ";",
+        "set-option",
+        "-t",
+        "tui",
+        "remain-on-exit",
+        "on",
+    ]);
+    assert!(
+        o.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    tmux
 }
 
 /// Types `question` literally, then Enter.

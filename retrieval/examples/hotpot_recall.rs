@@ -62,7 +62,7 @@ fn main() -> Result<()> {
             "text_mb_per_s": r.text_bytes as f64 / 1e6 / r.seconds,
             "chunks_embedded_per_s": if dense { r.embedded as f64 / r.embed_seconds } else { 0.0 },
         }));
-        // Qdrant's engine admits one open shard per directory: close it.
+        // The writer lock is held while the writer is open: close it first.
         drop(store);
     }
     eprintln!("ingest: {}", serde_json::to_string(&throughput)?);

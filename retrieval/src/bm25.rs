@@ -94,6 +94,15 @@ impl Bm25Index {
     }
 
     /// Makes every add and delete so far durable and visible.
+    /// Moves searches to the index's last commit (a reader's view of a
+    /// writer in another process).
+    pub fn reload(&self) -> Result<()> {
+        self.reader
+            .reload()
+            .map_err(|e| anyhow!("reloading the BM25 index: {e}"))
+    }
+
+    /// Makes added and deleted chunks durable and visible to searches.
     pub fn commit(&mut self) -> Result<()> {
         if let Some(w) = self.writer.as_mut() {
             w.commit().map_err(|e| anyhow!("tantivy commit: {e}"))?;

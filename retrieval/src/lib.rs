@@ -1,6 +1,6 @@
 //! Retrieval for folio: token-aware chunking, a tantivy BM25 index, fastembed
-//! embeddings, a vector store seam (qdrant-edge in process; a Qdrant server
-//! backend is planned), reciprocal rank fusion and order-preserving assembly, all kept
+//! embeddings, a vector store seam (arroy on LMDB in process, shared by
+//! every reader; a Qdrant server or cluster), reciprocal rank fusion and order-preserving assembly, all kept
 //! in a crash-safe, incremental corpus store folder.
 
 pub mod bm25;

@@ -1,9 +1,9 @@
 //! The corpus store end to end with the real tantivy index, the real
-//! fastembed model and the real in-process Qdrant engine on real text.
+//! fastembed model and the real in-process vector index (arroy on LMDB) on real text.
 
 mod common;
 
-use folio_retrieval::vector::{EdgeStore, VectorStore};
+use folio_retrieval::vector::{ArroyStore, VectorStore};
 use folio_retrieval::{ChunkerConfig, CorpusStore, IngestOptions, Mode, StoreOptions};
 use rand::{Rng, SeedableRng};
 
@@ -111,20 +111,21 @@ fn ingest_search_and_incremental_updates() {
     assert!(rep.hits[0].text.starts_with("Zymurgy"));
     drop(store);
 
-    // A reader sees the same. The in-process engine admits one process at a
-    // time: a second writer or a reader during a write is refused, clearly.
+    // A reader sees the same. One writer at a time: a second one is refused,
+    // clearly; readers are not, even while a writer holds the store.
     let reader = CorpusStore::open(&store_dir, opts()).unwrap();
     assert_eq!(reader.chunk_count(), total);
     drop(reader);
     let writer = CorpusStore::open_writer(&store_dir, small_chunks(), true, opts()).unwrap();
     let again = CorpusStore::open_writer(&store_dir, small_chunks(), true, opts());
     let msg = again.err().unwrap().to_string();
-    assert!(msg.contains("another folio"), "{msg}");
-    let msg = CorpusStore::open(&store_dir, opts())
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(msg.contains("another folio process"), "{msg}");
+    assert!(
+        msg.contains("another folio (pid") && msg.contains("is ingesting"),
+        "{msg}"
+    );
+    let reader = CorpusStore::open(&store_dir, opts()).unwrap();
+    let rep = reader.search("zymurgy brewing", Mode::Hybrid, 1).unwrap();
+    assert!(rep.hits[0].text.starts_with("Zymurgy"));
     drop(writer);
 }
 
@@ -152,7 +153,7 @@ fn bm25_only_store_and_refusals() {
 }
 
 #[test]
-fn edge_store_upserts_searches_deletes_and_persists() {
+fn vector_index_upserts_searches_deletes_and_persists() {
     let tmp = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let dims = 32;
@@ -165,7 +166,7 @@ fn edge_store_upserts_searches_deletes_and_persists() {
         })
         .collect();
     {
-        let store = EdgeStore::open_or_create(tmp.path(), dims).unwrap();
+        let store = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
         store.upsert(&points).unwrap();
         store.commit().unwrap();
         assert_eq!(store.len().unwrap(), 300);
@@ -174,16 +175,76 @@ fn edge_store_upserts_searches_deletes_and_persists() {
         assert!((hits[0].1 - 1.0).abs() < 1e-4, "{hits:?}");
         store.delete_range(100, Some(200)).unwrap();
         store.delete_range(250, None).unwrap();
-        store.optimize().unwrap();
+        assert_eq!(
+            store.len().unwrap(),
+            300,
+            "changes show only once committed"
+        );
+        store.commit().unwrap();
         assert_eq!(store.len().unwrap(), 150);
         let hits = store.search(&points[150].1, 5).unwrap();
         assert!(hits
             .iter()
             .all(|(id, _)| *id < 100 || (200..250).contains(id)));
     }
-    let store = EdgeStore::open_or_create(tmp.path(), dims).unwrap();
+    let store = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
     assert_eq!(store.len().unwrap(), 150);
     assert_eq!(store.search(&points[7].1, 1).unwrap()[0].0, 7);
+}
+
+/// The in-process index is approximate (random-projection trees): its
+/// top-10 must hold nearly all of the exact top-10, on embedding-sized random
+/// vectors (the hard case for trees: no clusters), with a reader opened
+/// before the writer's commits seeing them.
+#[test]
+fn vector_index_recall_against_exact_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let dims = 384;
+    let unit = |rng: &mut rand::rngs::StdRng| {
+        let v: Vec<f32> = (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    let points: Vec<(u64, Vec<f32>)> = (0..3000u64).map(|id| (id, unit(&mut rng))).collect();
+    let reader = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
+    let writer = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
+    for part in points.chunks(1000) {
+        writer.upsert(part).unwrap();
+        writer.commit().unwrap();
+    }
+    assert_eq!(reader.len().unwrap(), 3000);
+    let (mut found, mut wanted) = (0, 0);
+    for _ in 0..50 {
+        let q = unit(&mut rng);
+        let mut exact: Vec<(u64, f32)> = points
+            .iter()
+            .map(|(id, v)| (*id, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
+            .collect();
+        exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let got = reader.search(&q, 10).unwrap();
+        assert_eq!(got.len(), 10);
+        for (id, score) in &got {
+            let truth: f32 = points[*id as usize]
+                .1
+                .iter()
+                .zip(&q)
+                .map(|(a, b)| a * b)
+                .sum();
+            assert!(
+                (score - truth).abs() < 1e-4,
+                "cosine of {id}: {score} vs {truth}"
+            );
+        }
+        wanted += 10;
+        found += exact[..10]
+            .iter()
+            .filter(|(id, _)| got.iter().any(|(g, _)| g == id))
+            .count();
+    }
+    let recall = found as f64 / wanted as f64;
+    eprintln!("recall@10 = {recall:.3}");
+    assert!(recall >= 0.9, "recall@10 {recall:.3}");
 }
 
 /// `--store` pointed at a folder of the user's that holds folders named like
@@ -246,4 +307,96 @@ fn a_record_span_past_its_pack_is_an_error() {
     let store = CorpusStore::open(&dir, opts()).unwrap();
     let err = store.load_doc(0).unwrap_err().to_string();
     assert!(err.contains("runs past the end of pack"), "{err}");
+}
+
+/// A store of an older folio (vectors in Qdrant's engine under `qdrant/`, no
+/// `vector_index` in the manifest) is refused by readers with the command
+/// that converts it, and the next ingest converts it from its own packs: the
+/// old shard is gone, every live chunk has a vector, dense search works.
+#[test]
+fn an_older_store_is_converted_by_the_next_ingest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    common::jargon_files(&docs, 2, 3000);
+    let dir = tmp.path().join("store");
+    let mut store = CorpusStore::open_writer(&dir, small_chunks(), true, opts()).unwrap();
+    store
+        .ingest(std::slice::from_ref(&docs), &IngestOptions::default())
+        .unwrap();
+    let total = store.chunk_count();
+    drop(store);
+
+    // Make it look as an older folio left it.
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    m.as_object_mut().unwrap().remove("vector_index");
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    std::fs::remove_dir_all(dir.join("vectors")).unwrap();
+    std::fs::create_dir_all(dir.join("qdrant").join("segments")).unwrap();
+    std::fs::write(dir.join("qdrant").join("edge_config.json"), "{}").unwrap();
+    // The source files are gone: the conversion must not need them.
+    std::fs::remove_dir_all(&docs).unwrap();
+
+    let err = CorpusStore::open(&dir, opts())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("older folio") && err.contains("folio ingest --store"),
+        "{err}"
+    );
+    drop(CorpusStore::open_writer(&dir, small_chunks(), true, opts()).unwrap());
+    assert!(!dir.join("qdrant").exists());
+    let store = CorpusStore::open(&dir, opts()).unwrap();
+    assert_eq!(store.chunk_count(), total);
+    assert_eq!(store.index_counts().unwrap(), (total, Some(total as usize)));
+    let rep = store
+        .search("what is another name for a fork bomb", Mode::Dense, 3)
+        .unwrap();
+    assert!(
+        rep.hits.iter().any(|h| h.text.contains("fork bunny")),
+        "{:#?}",
+        rep.hits
+    );
+}
+
+/// A reader that opened an older manifest keeps working while a writer
+/// replaces documents and starts again: the packs it may read are retired,
+/// not deleted, and `refresh` moves it to the new state.
+#[test]
+fn a_reader_of_an_older_manifest_survives_later_ingests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let files = common::jargon_files(&docs, 3, 2000);
+    let dir = tmp.path().join("store");
+    let ingest = |dir: &std::path::Path| {
+        let mut w = CorpusStore::open_writer(dir, small_chunks(), true, opts()).unwrap();
+        w.ingest(std::slice::from_ref(&docs), &IngestOptions::default())
+            .unwrap();
+    };
+    ingest(&dir);
+    let mut reader = CorpusStore::open(&dir, opts()).unwrap();
+    let before = reader.manifest().generation;
+
+    std::fs::write(&files[0], "The Saint-Malo causeway floods at high tide.\n").unwrap();
+    ingest(&dir);
+    ingest(&dir); // a second writer run reconciles: retired packs stay
+    for i in 0..reader.manifest().docs.len() {
+        reader
+            .load_doc(i)
+            .expect("the old manifest's packs are still there");
+    }
+    let rep = reader.search("fork bunny", Mode::Hybrid, 5).unwrap();
+    assert!(!rep.hits.is_empty());
+    assert!(rep.hits.iter().all(|h| !h.text.contains("Saint-Malo")));
+
+    assert!(reader.refresh().unwrap());
+    assert!(reader.manifest().generation > before);
+    assert!(!reader.refresh().unwrap(), "nothing new since");
+    let rep = reader
+        .search("causeway high tide", Mode::Hybrid, 3)
+        .unwrap();
+    assert!(rep.hits[0].text.contains("Saint-Malo"), "{:#?}", rep.hits);
 }

@@ -26,6 +26,7 @@ pub fn run(args: IngestArgs, threads: Option<usize>) -> Result<()> {
         qdrant_url: args.qdrant_url.clone(),
         threads,
         progress: !args.json,
+        wait_for_writer: false,
     };
     let mut store = CorpusStore::open_writer(&dir, chunker, !args.no_embed, options)?;
     let opts = IngestOptions {

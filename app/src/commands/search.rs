@@ -27,6 +27,7 @@ pub fn run(args: SearchArgs, threads: Option<usize>) -> Result<()> {
             qdrant_url: args.qdrant_url.clone(),
             threads,
             progress: !args.json,
+            wait_for_writer: false,
         },
     )?;
     let report = store.search(&args.query, mode, args.top)?;

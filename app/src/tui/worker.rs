@@ -111,6 +111,44 @@ fn serve(
         }
     };
     for request in incoming {
+        // Another process may have ingested into the store since the last
+        // question: answer from its last committed state.
+        match loaded.corpus.refresh() {
+            Ok(true) => {
+                status(
+                    tx,
+                    format!(
+                        "the store changed since it was opened: now {} documents",
+                        loaded.corpus.docs.len()
+                    ),
+                );
+                loaded.view.docs = loaded
+                    .corpus
+                    .docs
+                    .iter()
+                    .map(|d| DocInfo {
+                        path: d.path.clone(),
+                        bytes: d.text.len(),
+                        tokens: loaded
+                            .answerer
+                            .tokenizer
+                            .encode_text(&d.text)
+                            .ok()
+                            .map(|t| t.len()),
+                        text: d.text.as_str().into(),
+                    })
+                    .collect();
+                send(tx, WorkerEvent::Corpus(loaded.view.clone()));
+            }
+            Ok(false) => {}
+            Err(e) => send(
+                tx,
+                WorkerEvent::Failed {
+                    run: None,
+                    error: format!("re-reading the store: {e:#}"),
+                },
+            ),
+        }
         if request.compare {
             compare(&mut loaded, &request, tx);
         } else if let Err(e) = single(&mut loaded, &request, tx) {

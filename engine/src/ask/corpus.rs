@@ -33,6 +33,19 @@ pub struct Corpus {
     store: Option<CorpusStore>,
 }
 
+/// The texts of a store's documents, in the manifest's order.
+fn docs_of(store: &CorpusStore) -> Result<Vec<CorpusDoc>> {
+    (0..store.manifest().docs.len())
+        .map(|i| {
+            let d = store.load_doc(i)?;
+            Ok(CorpusDoc {
+                path: store.manifest().docs[i].path.clone(),
+                text: d.text,
+            })
+        })
+        .collect()
+}
+
 /// Above this many bytes of text, tokens are estimated from a sample.
 const COUNT_ALL_BYTES: usize = 4 << 20;
 /// Retrieval chunk size in embedding tokens for stores `ask` creates.
@@ -114,15 +127,7 @@ impl Corpus {
             options.qdrant_url = std::env::var(folio_retrieval::store::QDRANT_URL_ENV).ok();
         }
         let store = CorpusStore::open(dir, options)?;
-        let docs = (0..store.manifest().docs.len())
-            .map(|i| {
-                let d = store.load_doc(i)?;
-                Ok(CorpusDoc {
-                    path: store.manifest().docs[i].path.clone(),
-                    text: d.text,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let docs = docs_of(&store)?;
         if docs.is_empty() {
             bail!(
                 "the store {} holds no documents; run `folio ingest`",
@@ -136,6 +141,24 @@ impl Corpus {
             sources: Vec::new(),
             store: Some(store),
         })
+    }
+
+    /// Moves a corpus given as a store to the store's last committed state
+    /// (another process may have ingested since it was opened): the store's
+    /// manifest and indexes, and the documents' texts. Returns whether
+    /// anything changed. A corpus of files is checked by its next ingest.
+    pub fn refresh(&mut self) -> Result<bool> {
+        if !self.sources.is_empty() {
+            return Ok(false);
+        }
+        let Some(store) = self.store.as_mut() else {
+            return Ok(false);
+        };
+        if !store.refresh()? {
+            return Ok(false);
+        }
+        self.docs = docs_of(store)?;
+        Ok(true)
     }
 
     /// Whether an up-to-date index exists without ingesting.
@@ -237,6 +260,9 @@ fn store_options(progress: bool) -> StoreOptions {
         qdrant_url: None,
         threads: None,
         progress,
+        // Two questions over the same files share one cached store: the
+        // second waits for the first's indexing instead of failing.
+        wait_for_writer: true,
     }
 }
 

@@ -16,6 +16,9 @@ use sha2::{Digest, Sha256};
 use super::manifest::{sync_dir, DocEntry, StoredDoc};
 use super::{pack_path, CorpusStore};
 
+/// Texts per call to the embedder when converting a store.
+const EMBED_BATCH: usize = 256;
+
 /// Knobs of an ingest.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -142,11 +145,13 @@ impl CorpusStore {
         let chunker = self.chunker()?;
         let bars = Bars::new(self.options.progress, files.len(), self.vectors.is_some());
         let mut next_id = self.manifest.next_id;
+        // Past retired packs too: a reader of an older manifest may read one.
         let mut next_pack = self
             .manifest
             .docs
             .iter()
             .map(|d| d.pack + 1)
+            .chain(self.manifest.retired_packs.iter().map(|r| r.0 + 1))
             .max()
             .unwrap_or(0);
         let mut batch = self.new_batch(&mut next_pack);
@@ -300,6 +305,62 @@ impl CorpusStore {
         Ok(())
     }
 
+    /// Converts a store of an older folio: embeds every live chunk again,
+    /// from the texts in the packs, into the in-process index, and only then
+    /// records the new format in the manifest (a kill before that starts the
+    /// conversion over).
+    pub(super) fn embed_all_again(&mut self) -> Result<()> {
+        let (Some(v), Some(e)) = (&self.vectors, &self.embedder) else {
+            return Ok(());
+        };
+        let bar = if self.options.progress {
+            ProgressBar::new(self.chunk_count())
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "converting vectors [{bar:30}] {pos}/{len} chunks ({per_sec}, {eta} left)",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        v.delete_range(0, None)?;
+        let mut pending: Vec<(u64, String)> = Vec::new();
+        let flush = |pending: &mut Vec<(u64, String)>, commit: bool| -> Result<()> {
+            if !pending.is_empty() {
+                let texts: Vec<&str> = pending.iter().map(|(_, t)| t.as_str()).collect();
+                let vecs = e.embed(&texts)?;
+                let points: Vec<(u64, Vec<f32>)> =
+                    pending.iter().map(|(id, _)| *id).zip(vecs).collect();
+                v.upsert(&points)?;
+                bar.inc(points.len() as u64);
+                pending.clear();
+            }
+            if commit {
+                v.commit()?;
+            }
+            Ok(())
+        };
+        let mut since_commit = 0;
+        for doc in 0..self.manifest.docs.len() {
+            let stored = self.load_doc(doc)?;
+            let first = self.manifest.docs[doc].first_id;
+            for (i, c) in stored.chunks.iter().enumerate() {
+                pending.push((first + i as u64, c.index_text(&stored.text)));
+                if pending.len() == EMBED_BATCH {
+                    since_commit += EMBED_BATCH;
+                    flush(&mut pending, since_commit >= 4096)?;
+                    since_commit %= 4096;
+                }
+            }
+        }
+        flush(&mut pending, true)?;
+        bar.finish_and_clear();
+        self.manifest.vector_index = Some(super::manifest::LOCAL_VECTORS.to_string());
+        self.manifest.save(&self.dir)
+    }
+
     fn embed_pending(
         &self,
         batch: &mut Batch,
@@ -348,6 +409,7 @@ impl CorpusStore {
             sync_dir(&self.dir.join("packs"))?;
         }
         let m = &mut self.manifest;
+        let live_before = m.live_packs();
         for path in batch.removed.drain(..) {
             if let Ok(i) = m.find(&path) {
                 let old = m.docs.remove(i);
@@ -365,6 +427,7 @@ impl CorpusStore {
             }
         }
         m.next_id = next_id;
+        m.retire_packs(&live_before);
         m.save(&self.dir)?;
         self.reindex();
         Ok(())

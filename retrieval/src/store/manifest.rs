@@ -17,6 +17,9 @@ use crate::chunk::{Chunk, ChunkerConfig};
 pub const VERSION: u32 = 1;
 /// File name of the manifest in a store folder.
 pub const FILE: &str = "manifest.json";
+/// [`Manifest::vector_index`] of stores whose vectors are arroy trees on
+/// LMDB in `STORE/vectors/`.
+pub const LOCAL_VECTORS: &str = "arroy-lmdb";
 
 /// The state of a store: which files are in it and where their chunks are.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +32,16 @@ pub struct Manifest {
     /// not kept: it is given each time (`--qdrant-url`, `FOLIO_QDRANT_URL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qdrant_collection: Option<String>,
+    /// The in-process vector index's format ([`LOCAL_VECTORS`]) when the
+    /// vectors are in `STORE/vectors/`. A dense store without it and without
+    /// a collection was made by an older folio, whose vectors were in
+    /// Qdrant's engine (`STORE/qdrant/`); the next ingest converts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_index: Option<String>,
+    /// Bumped by every save: readers holding a store open compare it to
+    /// see that a writer has committed since.
+    #[serde(default)]
+    pub generation: u64,
     pub chunker: ChunkerConfig,
     /// Every chunk id below this was handed out at some point; ids at or
     /// above it are leftovers of an interrupted ingest.
@@ -38,7 +51,17 @@ pub struct Manifest {
     /// Id ranges `[start, end)` of replaced or removed documents whose chunks
     /// may still be in the indexes.
     pub garbage: Vec<(u64, u64)>,
+    /// Packs no document points at any more, with when (Unix seconds) they
+    /// stopped being used. A reader that opened an older manifest may still
+    /// read them, so a writer deletes them only [`PACK_GRACE_SECS`] later.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_packs: Vec<(u64, u64)>,
 }
+
+/// How long a pack outlives the last manifest that used it: longer than a
+/// reader works from one manifest (commands finish, the TUI refreshes
+/// before each question).
+pub const PACK_GRACE_SECS: u64 = 3600;
 
 /// One ingested file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,14 +109,19 @@ impl Manifest {
         qdrant_collection: Option<String>,
         chunker: ChunkerConfig,
     ) -> Self {
+        let vector_index = (embed_model.is_some() && qdrant_collection.is_none())
+            .then(|| LOCAL_VECTORS.to_string());
         Self {
             version: VERSION,
             embed_model,
             qdrant_collection,
+            vector_index,
+            generation: 0,
             chunker,
             next_id: 0,
             docs: Vec::new(),
             garbage: Vec::new(),
+            retired_packs: Vec::new(),
         }
     }
 
@@ -119,7 +147,8 @@ impl Manifest {
 
     /// Writes the manifest durably and atomically: a temp file, fsync,
     /// rename over the old one, fsync of the folder.
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    pub fn save(&mut self, dir: &Path) -> Result<()> {
+        self.generation += 1;
         let tmp = dir.join(format!("{FILE}.tmp"));
         let mut f = File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
         f.write_all(&serde_json::to_vec(self)?)?;
@@ -129,10 +158,41 @@ impl Manifest {
         sync_dir(dir)
     }
 
+    /// Packs some document points at.
+    pub fn live_packs(&self) -> std::collections::HashSet<u64> {
+        self.docs.iter().map(|d| d.pack).collect()
+    }
+
+    /// Records packs that were live before a change and are not now.
+    pub fn retire_packs(&mut self, before: &std::collections::HashSet<u64>) {
+        let now = unix_now();
+        let live = self.live_packs();
+        for &p in before {
+            if !live.contains(&p) && !self.retired_packs.iter().any(|r| r.0 == p) {
+                self.retired_packs.push((p, now));
+            }
+        }
+    }
+
+    /// Whether this is a dense store of an older folio, with its vectors
+    /// in Qdrant's engine (`STORE/qdrant/`), one process at a time.
+    pub fn has_legacy_vectors(&self) -> bool {
+        self.embed_model.is_some()
+            && self.qdrant_collection.is_none()
+            && self.vector_index.is_none()
+    }
+
     /// Index of the entry for `path`, if any (docs are sorted by path).
     pub fn find(&self, path: &str) -> Result<usize, usize> {
         self.docs.binary_search_by(|d| d.path.as_str().cmp(path))
     }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// fsyncs a directory so that renames in it are durable.

@@ -5,7 +5,7 @@
 //! STORE/manifest.json   which files, their hashes and chunk id ranges
 //! STORE/packs/N.jsonl   one JSON line per document (text, sections, chunks)
 //! STORE/tantivy/        BM25 index (chunk id + text)
-//! STORE/qdrant/         qdrant-edge shard (chunk id → embedding)
+//! STORE/vectors/        arroy trees on LMDB (chunk id → embedding)
 //! ```
 //!
 //! Crash safety: an ingest writes chunks into the indexes and packs first,
@@ -13,6 +13,12 @@
 //! manifest into place. A kill at any moment leaves the old manifest or the
 //! new one; index entries the manifest does not own are invisible to
 //! searches and deleted by the next writer ([`CorpusStore::open_writer`]).
+//!
+//! Many readers: any number of processes search a store while one ingest
+//! writes. A reader never takes a lock; tantivy and LMDB each show it their
+//! last commit, and hits are kept only where the reader's manifest owns the
+//! chunk. A reader held open (the TUI) calls [`CorpusStore::refresh`] to
+//! move to the latest committed manifest.
 
 mod ingest;
 pub mod manifest;
@@ -29,7 +35,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::bm25::Bm25Index;
 use crate::chunk::{Chunker, ChunkerConfig};
 use crate::embed::{Embedder, DIMS, MODEL_ID};
-use crate::vector::{EdgeStore, ServerStore, VectorStore};
+use crate::vector::{ArroyStore, ServerStore, VectorStore};
 pub use ingest::{IngestOptions, IngestReport, SkippedFile};
 pub use manifest::{DocEntry, Manifest, StoredDoc};
 pub use search::{Hit, Mode, SearchReport};
@@ -46,6 +52,10 @@ pub struct StoreOptions {
     pub threads: Option<usize>,
     /// Draw progress bars (fetches, ingest).
     pub progress: bool,
+    /// When another process is ingesting into the store, wait for it to
+    /// finish instead of failing (folio's cached stores of `--corpus FILES`,
+    /// which two questions over the same files both bring up to date).
+    pub wait_for_writer: bool,
 }
 
 /// An open corpus store.
@@ -58,11 +68,14 @@ pub struct CorpusStore {
     /// (first id, end id, doc index), sorted, for id → document lookups.
     ranges: Vec<(u64, u64, usize)>,
     packs: Mutex<HashMap<u64, File>>,
-    _lock: Option<File>,
+    writer_lock: Option<File>,
     options: StoreOptions,
 }
 
 const LOCK: &str = ".writer.lock";
+
+/// The folder of the in-process vector index.
+const VECTORS: &str = "vectors";
 
 /// The file that marks a folder as made by folio. folio deletes inside a
 /// store folder only what a marked folder holds, so pointing `--store` at a
@@ -124,7 +137,46 @@ impl CorpusStore {
                 manifest::FILE
             )
         })?;
+        if manifest.has_legacy_vectors() {
+            bail!(
+                "{} was made by an older folio that kept its vectors in Qdrant's engine, which \
+                 one process at a time can open; run `folio ingest --store {}` once to convert \
+                 it (it re-embeds its {} chunks from the store; the source files are not needed)",
+                dir.display(),
+                dir.display(),
+                manifest.docs.iter().map(|d| d.n_chunks).sum::<u64>()
+            );
+        }
         Self::open_parts(dir, manifest, None, options)
+    }
+
+    /// Moves a store held open for reading to the last committed manifest,
+    /// if a writer has committed since it was opened or last refreshed.
+    /// Returns whether anything changed. A writer's own store is current.
+    pub fn refresh(&mut self) -> Result<bool> {
+        if self.writer_lock.is_some() {
+            return Ok(false);
+        }
+        let Some(latest) = Manifest::load(&self.dir)? else {
+            return Ok(false);
+        };
+        if latest.generation == self.manifest.generation && latest.next_id == self.manifest.next_id
+        {
+            return Ok(false);
+        }
+        if latest.embed_model != self.manifest.embed_model
+            || latest.qdrant_collection != self.manifest.qdrant_collection
+            || latest.vector_index != self.manifest.vector_index
+        {
+            bail!(
+                "{} was rebuilt with other vector settings since it was opened; open it again",
+                self.dir.display()
+            );
+        }
+        self.bm25.reload()?;
+        self.manifest = latest;
+        self.reindex();
+        Ok(true)
     }
 
     /// Opens (or creates) a store for ingesting: takes the writer lock and
@@ -137,13 +189,7 @@ impl CorpusStore {
         options: StoreOptions,
     ) -> Result<Self> {
         claim_folder(dir)?;
-        let lock = File::create(dir.join(LOCK))?;
-        lock.try_lock().map_err(|_| {
-            anyhow!(
-                "another folio is ingesting into {} (lock held)",
-                dir.display()
-            )
-        })?;
+        let lock = take_writer_lock(dir, options.wait_for_writer)?;
         let manifest = match Manifest::load(dir)? {
             Some(m) => {
                 if m.chunker != chunker {
@@ -158,7 +204,7 @@ impl CorpusStore {
             None => {
                 // Never committed, but the marker is there ([`claim_folder`]
                 // checked): anything here is a killed first ingest's.
-                for sub in ["tantivy", "qdrant", "packs"] {
+                for sub in ["tantivy", "qdrant", "vectors", "packs"] {
                     let p = dir.join(sub);
                     if p.exists() {
                         std::fs::remove_dir_all(&p)
@@ -172,8 +218,21 @@ impl CorpusStore {
                 Manifest::empty(dense.then(|| MODEL_ID.to_string()), collection, chunker)
             }
         };
+        let legacy = manifest.has_legacy_vectors();
+        if legacy {
+            // Qdrant's engine's shard, made by an older folio in this
+            // marked folder: its vectors are embedded again below.
+            let old = dir.join("qdrant");
+            if old.exists() {
+                std::fs::remove_dir_all(&old)
+                    .with_context(|| format!("removing {}", old.display()))?;
+            }
+        }
         let mut store = Self::open_parts(dir, manifest, Some(lock), options)?;
         store.reconcile()?;
+        if legacy {
+            store.embed_all_again()?;
+        }
         Ok(store)
     }
 
@@ -205,7 +264,7 @@ impl CorpusStore {
             embedder,
             ranges: Vec::new(),
             packs: Mutex::new(HashMap::new()),
-            _lock: lock,
+            writer_lock: lock,
             options,
         };
         store.reindex();
@@ -225,7 +284,8 @@ impl CorpusStore {
     }
 
     /// Deletes index entries the manifest does not own (ids at or above
-    /// `next_id`, garbage ranges) and pack files no entry points at.
+    /// `next_id`, garbage ranges), pack files no manifest pointed at, and
+    /// retired packs past their grace period.
     fn reconcile(&mut self) -> Result<()> {
         let next = self.manifest.next_id;
         let garbage = self.manifest.garbage.clone();
@@ -241,19 +301,30 @@ impl CorpusStore {
             }
             v.commit()?;
         }
-        if !garbage.is_empty() {
+        // Packs: those no manifest ever pointed at (a killed ingest's) go
+        // now; retired ones once readers of older manifests are done.
+        let now = manifest::unix_now();
+        let live = self.manifest.live_packs();
+        let before = self.manifest.retired_packs.len();
+        self.manifest
+            .retired_packs
+            .retain(|&(_, since)| now.saturating_sub(since) < manifest::PACK_GRACE_SECS);
+        let keep: std::collections::HashSet<u64> = live
+            .iter()
+            .copied()
+            .chain(self.manifest.retired_packs.iter().map(|r| r.0))
+            .collect();
+        if !garbage.is_empty() || self.manifest.retired_packs.len() != before {
             self.manifest.garbage.clear();
             self.manifest.save(&self.dir)?;
         }
-        let live: std::collections::HashSet<u64> =
-            self.manifest.docs.iter().map(|d| d.pack).collect();
         if let Ok(entries) = std::fs::read_dir(self.dir.join("packs")) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let n = name
                     .strip_suffix(".jsonl")
                     .and_then(|s| s.parse::<u64>().ok());
-                if n.is_none_or(|n| !live.contains(&n)) {
+                if n.is_none_or(|n| !keep.contains(&n)) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -338,6 +409,60 @@ impl CorpusStore {
     }
 }
 
+/// Takes the store's writer lock (an OS file lock, released when the
+/// process ends however it ends) and writes who holds it into the lock
+/// file, so that a refused writer can say which process to wait for.
+fn take_writer_lock(dir: &Path, wait: bool) -> Result<File> {
+    let path = dir.join(LOCK);
+    // Not truncated before the lock is ours: it names the holder.
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if lock.try_lock().is_err() {
+        let holder = describe_holder(&mut lock);
+        if !wait {
+            bail!(
+                "{holder} is ingesting into {}; wait for it to finish (searches and questions \
+                 work meanwhile, on the last committed state)",
+                dir.display()
+            );
+        }
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("waiting for {holder}, which is indexing {}…", dir.display());
+        }
+        lock.lock()
+            .with_context(|| format!("waiting for the lock on {}", path.display()))?;
+    }
+    let me = format!(
+        "pid {}\ncommand {}\n",
+        std::process::id(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    lock.set_len(0)?;
+    std::io::Write::write_all(&mut lock, me.as_bytes())?;
+    Ok(lock)
+}
+
+/// "another folio (pid N: COMMAND)" from a held lock file's contents.
+fn describe_holder(lock: &mut File) -> String {
+    let mut text = String::new();
+    let _ = lock.seek(SeekFrom::Start(0));
+    let _ = (&*lock).take(4096).read_to_string(&mut text);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    match (field("pid "), field("command ")) {
+        (Some(pid), Some(cmd)) => format!("another folio (pid {pid}: {cmd})"),
+        (Some(pid), None) => format!("another folio (pid {pid})"),
+        _ => "another folio".to_string(),
+    }
+}
+
 fn pack_path(dir: &Path, n: u64) -> PathBuf {
     dir.join("packs").join(format!("{n}.jsonl"))
 }
@@ -363,8 +488,8 @@ fn open_vectors(
     options: &StoreOptions,
 ) -> Result<Box<dyn VectorStore>> {
     match (&manifest.qdrant_collection, options.server_url()) {
-        (None, None) => Ok(Box::new(EdgeStore::open_or_create(
-            &dir.join("qdrant"),
+        (None, None) => Ok(Box::new(ArroyStore::open_or_create(
+            &dir.join(VECTORS),
             DIMS,
         )?)),
         (Some(collection), Some(url)) => {
@@ -380,7 +505,7 @@ fn open_vectors(
              leave out --qdrant-url / {QDRANT_URL_ENV} for this store, or ingest into a new \
              store folder to use {url}",
             dir.display(),
-            dir.join("qdrant").display()
+            dir.join(VECTORS).display()
         ),
     }
 }

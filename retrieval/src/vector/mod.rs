@@ -1,16 +1,17 @@
 //! The vector store seam: chunk ids and their embeddings, nearest-neighbour
-//! search by cosine similarity. Two backends implement it: Qdrant's engine in
-//! process ([`EdgeStore`], the default, stored beside the BM25 index) and a
-//! Qdrant server or cluster over gRPC ([`ServerStore`], `--qdrant-url`). The
-//! store and the search code only see the trait.
+//! search by cosine similarity. Two backends implement it: arroy's trees on
+//! LMDB in process ([`ArroyStore`], the default, stored beside the BM25 index,
+//! readable by any number of processes at once) and a Qdrant server or
+//! cluster over gRPC ([`ServerStore`], `--qdrant-url`). The store and the
+//! search code only see the trait.
 
-mod edge;
 mod server;
+mod trees;
 
 use anyhow::Result;
 
-pub use edge::EdgeStore;
 pub use server::ServerStore;
+pub use trees::ArroyStore;
 
 /// Payload key holding the chunk id as an integer, for range deletes.
 pub const ID_KEY: &str = "cid";
@@ -36,6 +37,6 @@ pub trait VectorStore: Send + Sync {
     fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
-    /// A short description for reports (`qdrant-edge at …`).
+    /// A short description for reports (`arroy on LMDB at …`).
     fn describe(&self) -> String;
 }
