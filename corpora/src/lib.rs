@@ -17,7 +17,7 @@ mod text;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{discover, load_bytes, load_path, LoadError, LoadOptions, Skipped};
+pub use load::{discover, load_bytes, load_path, read_bounded, LoadError, LoadOptions, Skipped};
 pub use sourcemap::SourceMap;
 
 /// A document held in memory with a stable id and where it came from.

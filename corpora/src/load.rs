@@ -28,6 +28,8 @@ pub enum LoadError {
     BrokenPdf(String),
     #[error("of an unsupported type .{0}")]
     Unsupported(String),
+    #[error("not a regular file ({0}); folio reads only regular files")]
+    NotRegular(&'static str),
 }
 
 /// Limits for loading; the default refuses files over 64 MiB.
@@ -75,16 +77,73 @@ impl Format {
 /// Reads and loads one file; a file with an unknown extension is read as
 /// plain text if it is UTF-8.
 pub fn load_path(path: &Path, opts: &LoadOptions) -> Result<Document, LoadError> {
-    let meta = std::fs::metadata(path).map_err(|e| LoadError::Io(e.to_string()))?;
-    if meta.len() > opts.max_bytes {
-        return Err(LoadError::TooLarge {
-            size: meta.len(),
-            limit: opts.max_bytes,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))?;
+    let bytes = read_bounded(path, opts.max_bytes)?;
     let format = Format::from_path(path).unwrap_or(Format::Text);
     load_bytes(path, &bytes, format, opts)
+}
+
+/// Reads a regular file of at most `max_bytes`, never more: a FIFO, a
+/// device (`/dev/zero`), a socket or a folder is refused without blocking on
+/// it, and a file that grows past the limit while it is read is refused
+/// after `max_bytes + 1` bytes, before anything larger is allocated.
+pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| LoadError::Io(e.to_string());
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer comes: open without
+    // blocking, then look at what was opened (not at the path, which could
+    // be swapped in between).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(LoadError::NotRegular(file_kind(&meta)));
+    }
+    if meta.len() > max_bytes {
+        return Err(LoadError::TooLarge {
+            size: meta.len(),
+            limit: max_bytes,
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(LoadError::TooLarge {
+            size: bytes.len() as u64,
+            limit: max_bytes,
+        });
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, for the error.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a folder"
+    } else {
+        "a special file"
+    }
 }
 
 /// Loads a document from the bytes of `path` (already read, e.g. to hash

@@ -266,3 +266,54 @@ fn bad_files_are_per_file_errors_and_the_rest_loads() {
         .to_string();
     assert!(msg.contains("latin1.txt is not UTF-8 text"), "{msg}");
 }
+
+/// Only regular files are read, and never past the size limit: a FIFO (no
+/// writer: a blocking read would hang forever), `/dev/zero` (endless) and a
+/// folder are refused at once, each with what it is.
+#[test]
+fn special_files_are_refused_without_blocking_or_reading_past_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("pipe.txt");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let limits = LoadOptions { max_bytes: 1 << 20 };
+    let started = std::time::Instant::now();
+    let err = load_path(&fifo, &limits).unwrap_err();
+    assert!(matches!(err, LoadError::NotRegular("a FIFO")), "{err}");
+    let err = load_path(std::path::Path::new("/dev/zero"), &limits).unwrap_err();
+    assert!(
+        matches!(err, LoadError::NotRegular("a character device")),
+        "{err}"
+    );
+    let err = folio_corpora::read_bounded(tmp.path(), 10).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(started.elapsed().as_secs() < 5, "a special file blocked");
+
+    // A regular file over the limit is refused before it is read.
+    let big = tmp.path().join("big.txt");
+    std::fs::write(&big, "a".repeat(2000)).unwrap();
+    let err = folio_corpora::read_bounded(&big, 1000).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::TooLarge {
+                size: 2000,
+                limit: 1000
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(folio_corpora::read_bounded(&big, 2000).unwrap().len(), 2000);
+
+    // A walk over the folder reports the FIFO as skipped; ingest goes on.
+    std::fs::write(tmp.path().join("ok.txt"), "Plain words.").unwrap();
+    let (files, _) = discover(&[tmp.path().to_path_buf()]);
+    let loaded: Vec<_> = files
+        .iter()
+        .map(|f| load_path(f, &limits).is_ok())
+        .collect();
+    assert_eq!(loaded.iter().filter(|ok| **ok).count(), 2, "{files:?}");
+}

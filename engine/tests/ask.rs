@@ -1,6 +1,6 @@
 //! `folio ask` end to end in the engine: real models (Qwen2.5-0.5B answers,
 //! SmolLM2 scores for the compressor), real documents (the bundled Jargon
-//! File), a real index (tantivy + fastembed + the arroy vector index).
+//! File), a real index (tantivy + fastembed + the HNSW vector index).
 
 use std::path::{Path, PathBuf};
 

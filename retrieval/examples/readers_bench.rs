@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use folio_retrieval::vector::{ArroyStore, VectorStore};
+use folio_retrieval::vector::{HnswStore, VectorStore};
 use rand::{Rng, SeedableRng};
 
 const DIMS: usize = 384;
@@ -48,7 +48,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 /// One reader process: open, search, print "open_ms rss_mb lat1 lat2 …".
 fn reader(dir: &Path, queries: usize, seed: u64) -> Result<()> {
     let t = Instant::now();
-    let store = ArroyStore::open_or_create(dir, DIMS)?;
+    let store = HnswStore::open_or_create(dir, DIMS)?;
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut out = format!("{open_ms:.2} ");
@@ -90,9 +90,9 @@ fn main() -> Result<()> {
         vec![1, 4]
     };
     let points = vectors(n);
-    let index = dir.join(format!("arroy-{n}"));
+    let index = dir.join(format!("hnsw-{n}"));
     if !index.join("done").exists() {
-        let store = ArroyStore::open_or_create(&index, DIMS)?;
+        let store = HnswStore::open_or_create(&index, DIMS)?;
         let t = Instant::now();
         for part in points.chunks(4096) {
             store.upsert(part)?;
@@ -105,7 +105,7 @@ fn main() -> Result<()> {
         );
     }
     // Recall@10 against exact search, 50 queries.
-    let store = ArroyStore::open_or_create(&index, DIMS)?;
+    let store = HnswStore::open_or_create(&index, DIMS)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(99);
     let (mut found, mut wanted) = (0, 0);
     for _ in 0..50 {

@@ -1,5 +1,5 @@
 //! Retrieval for folio: token-aware chunking, a tantivy BM25 index, fastembed
-//! embeddings, a vector store seam (arroy on LMDB in process, shared by
+//! embeddings, a vector store seam (HNSW on LMDB in process, shared by
 //! every reader; a Qdrant server or cluster), reciprocal rank fusion and order-preserving assembly, all kept
 //! in a crash-safe, incremental corpus store folder.
 

@@ -6,7 +6,7 @@
 mod common;
 mod loopback;
 
-use folio_retrieval::vector::{ArroyStore, ServerStore, VectorStore};
+use folio_retrieval::vector::{HnswStore, ServerStore, VectorStore};
 use folio_retrieval::{ChunkerConfig, CorpusStore, IngestOptions, Mode, StoreOptions};
 use rand::{Rng, SeedableRng};
 
@@ -28,7 +28,7 @@ fn server_store_matches_the_in_process_engine() {
     let dims = 24;
     let points = random_points(600, dims, 11);
     let remote = ServerStore::connect(&server.url, "folio_test", dims).unwrap();
-    let local = ArroyStore::open_or_create(&tmp.path().join("local"), dims).unwrap();
+    let local = HnswStore::open_or_create(&tmp.path().join("local"), dims).unwrap();
     for store in [&remote as &dyn VectorStore, &local] {
         store.upsert(&points).unwrap();
         store.delete_range(100, Some(200)).unwrap();

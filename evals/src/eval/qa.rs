@@ -2,7 +2,7 @@
 //! (distractor setting) and the user's own `jsonl` set.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use folio_corpora::datasets::{self, SquadQuestion};
@@ -196,7 +196,7 @@ pub fn jsonl(qa: &Path, docs: &Path, limit: Option<usize>) -> Result<Vec<Item>> 
         if !seen.insert(id.clone()) {
             bail!("{}: the id {id:?} is used twice", where_());
         }
-        let path = docs.join(&raw.doc);
+        let path = inside_docs(docs, &raw.doc).with_context(where_)?;
         if !path.is_file() {
             bail!(
                 "{}: the document {} does not exist (\"doc\" is relative to --docs {})",
@@ -236,9 +236,67 @@ pub fn jsonl(qa: &Path, docs: &Path, limit: Option<usize>) -> Result<Vec<Item>> 
     Ok(spread(items, limit))
 }
 
+/// `docs/doc`, refused unless it stays inside `docs`: no absolute path, no
+/// `..`, and no link that resolves outside (the document's text goes into
+/// the evaluation's records).
+fn inside_docs(docs: &Path, doc: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let rel = Path::new(doc);
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        bail!(
+            "the document {doc:?} is not a path inside --docs {} (no absolute paths, no \"..\")",
+            docs.display()
+        );
+    }
+    let path = docs.join(rel);
+    if let (Ok(real), Ok(root)) = (path.canonicalize(), docs.canonicalize()) {
+        if !real.starts_with(&root) {
+            bail!(
+                "the document {doc:?} links to {}, outside --docs {}",
+                real.display(),
+                docs.display()
+            );
+        }
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A question file cannot make folio read, and copy into its records,
+    /// a file outside `--docs`: by `..`, by an absolute path or by a link.
+    #[test]
+    fn documents_outside_the_docs_folder_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let docs = tmp.path().join("docs");
+        std::fs::create_dir(&docs).unwrap();
+        std::fs::write(docs.join("ok.txt"), "The sky is blue.").unwrap();
+        let secret = tmp.path().join("secret.txt");
+        std::fs::write(&secret, "password=hunter2").unwrap();
+        std::os::unix::fs::symlink(&secret, docs.join("link.txt")).unwrap();
+        let line = |doc: &str| {
+            serde_json::json!({"id": 1, "doc": doc, "question": "q?", "answers": ["a"]}).to_string()
+        };
+        let qa = tmp.path().join("qa.jsonl");
+        for doc in [
+            "../secret.txt",
+            secret.to_str().unwrap(),
+            "link.txt",
+            "./../docs/../secret.txt",
+        ] {
+            std::fs::write(&qa, line(doc)).unwrap();
+            let err = format!("{:#}", jsonl(&qa, &docs, None).expect_err(doc));
+            assert!(err.contains("--docs"), "{doc}: {err}");
+        }
+        std::fs::write(&qa, line("./ok.txt")).unwrap();
+        let items = jsonl(&qa, &docs, None).unwrap();
+        assert_eq!(items.len(), 1);
+    }
 
     #[test]
     fn window_keeps_the_gold_paragraph_and_its_offsets() {

@@ -162,7 +162,7 @@ impl CorpusStore {
             bars.files.set_message(key.clone());
             bars.files.inc(1);
             let existing = self.manifest.find(&key).ok();
-            let read = read_checked(path, &opts.load);
+            let read = folio_corpora::read_bounded(path, opts.load.max_bytes);
             let (bytes, hash) = match read {
                 Ok(b) => {
                     let h = sha256_hex(&b);
@@ -452,15 +452,4 @@ impl CorpusStore {
         self.manifest.garbage.clear();
         self.manifest.save(&self.dir)
     }
-}
-
-fn read_checked(path: &std::path::Path, opts: &LoadOptions) -> Result<Vec<u8>, LoadError> {
-    let meta = std::fs::metadata(path).map_err(|e| LoadError::Io(e.to_string()))?;
-    if meta.len() > opts.max_bytes {
-        return Err(LoadError::TooLarge {
-            size: meta.len(),
-            limit: opts.max_bytes,
-        });
-    }
-    std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))
 }

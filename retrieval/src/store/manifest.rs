@@ -17,9 +17,9 @@ use crate::chunk::{Chunk, ChunkerConfig};
 pub const VERSION: u32 = 1;
 /// File name of the manifest in a store folder.
 pub const FILE: &str = "manifest.json";
-/// [`Manifest::vector_index`] of stores whose vectors are arroy trees on
+/// [`Manifest::vector_index`] of stores whose vectors are a hannoy HNSW graph on
 /// LMDB in `STORE/vectors/`.
-pub const LOCAL_VECTORS: &str = "arroy-lmdb";
+pub const LOCAL_VECTORS: &str = "hannoy-lmdb";
 
 /// The state of a store: which files are in it and where their chunks are.
 #[derive(Debug, Clone, Serialize, Deserialize)]

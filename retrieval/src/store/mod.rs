@@ -5,7 +5,7 @@
 //! STORE/manifest.json   which files, their hashes and chunk id ranges
 //! STORE/packs/N.jsonl   one JSON line per document (text, sections, chunks)
 //! STORE/tantivy/        BM25 index (chunk id + text)
-//! STORE/vectors/        arroy trees on LMDB (chunk id → embedding)
+//! STORE/vectors/        HNSW graph on LMDB (chunk id → embedding)
 //! ```
 //!
 //! Crash safety: an ingest writes chunks into the indexes and packs first,
@@ -35,7 +35,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::bm25::Bm25Index;
 use crate::chunk::{Chunker, ChunkerConfig};
 use crate::embed::{Embedder, DIMS, MODEL_ID};
-use crate::vector::{ArroyStore, ServerStore, VectorStore};
+use crate::vector::{HnswStore, ServerStore, VectorStore};
 pub use ingest::{IngestOptions, IngestReport, SkippedFile};
 pub use manifest::{DocEntry, Manifest, StoredDoc};
 pub use search::{Hit, Mode, SearchReport};
@@ -487,8 +487,20 @@ fn open_vectors(
     manifest: &Manifest,
     options: &StoreOptions,
 ) -> Result<Box<dyn VectorStore>> {
+    if let Some(format) = manifest
+        .vector_index
+        .as_deref()
+        .filter(|f| *f != manifest::LOCAL_VECTORS)
+    {
+        bail!(
+            "{}'s vectors are in a format this folio does not read ({format}; it reads {}); \
+             ingest into a new store folder",
+            dir.display(),
+            manifest::LOCAL_VECTORS
+        );
+    }
     match (&manifest.qdrant_collection, options.server_url()) {
-        (None, None) => Ok(Box::new(ArroyStore::open_or_create(
+        (None, None) => Ok(Box::new(HnswStore::open_or_create(
             &dir.join(VECTORS),
             DIMS,
         )?)),
@@ -503,9 +515,10 @@ fn open_vectors(
         (None, Some(url)) => bail!(
             "{}'s vectors are in folio's in-process engine ({}), not on a Qdrant server; \
              leave out --qdrant-url / {QDRANT_URL_ENV} for this store, or ingest into a new \
-             store folder to use {url}",
+             store folder to use {}",
             dir.display(),
-            dir.join(VECTORS).display()
+            dir.join(VECTORS).display(),
+            crate::vector::redact_url(&url)
         ),
     }
 }

@@ -1,17 +1,17 @@
 //! The vector store seam: chunk ids and their embeddings, nearest-neighbour
-//! search by cosine similarity. Two backends implement it: arroy's trees on
-//! LMDB in process ([`ArroyStore`], the default, stored beside the BM25 index,
+//! search by cosine similarity. Two backends implement it: hannoy's HNSW on
+//! LMDB in process ([`HnswStore`], the default, stored beside the BM25 index,
 //! readable by any number of processes at once) and a Qdrant server or
 //! cluster over gRPC ([`ServerStore`], `--qdrant-url`). The store and the
 //! search code only see the trait.
 
+mod hnsw;
 mod server;
-mod trees;
 
 use anyhow::Result;
 
-pub use server::ServerStore;
-pub use trees::ArroyStore;
+pub use hnsw::HnswStore;
+pub use server::{redact_url, ServerStore};
 
 /// Payload key holding the chunk id as an integer, for range deletes.
 pub const ID_KEY: &str = "cid";
@@ -37,6 +37,6 @@ pub trait VectorStore: Send + Sync {
     fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
-    /// A short description for reports (`arroy on LMDB at …`).
+    /// A short description for reports (`hannoy HNSW on LMDB at …`).
     fn describe(&self) -> String;
 }

@@ -31,6 +31,50 @@ pub struct ServerStore {
     collection: String,
 }
 
+/// The URL with any `user:password@` replaced by `***@`: what messages,
+/// reports and `--json` show of it.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// `text` with the URL's credentials, wherever the client library echoed
+/// them, redacted.
+fn redact_in(text: &str, url: &str) -> String {
+    let shown = redact_url(url);
+    if shown == url {
+        return text.to_string();
+    }
+    text.replace(url, &shown)
+}
+
+/// Whether `url` is plain http to a host other than this machine (where a
+/// key or password would cross a network unencrypted).
+fn plain_http_to_another_host(url: &str) -> bool {
+    let Some(rest) = url
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("http://"))
+        .map(|_| &url[7..])
+    else {
+        return false;
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or(v6)
+    } else {
+        host_port.split(':').next().unwrap_or(host_port)
+    };
+    !(host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1")
+}
+
 /// Major version of the pinned qdrant-client (`=1.20.0` in Cargo.toml).
 const CLIENT_MAJOR: &str = "1";
 
@@ -43,6 +87,16 @@ impl ServerStore {
     /// and opens `collection`, creating it for `dims`-dimensional cosine
     /// vectors with an integer index on the chunk id if it does not exist.
     pub fn connect(url: &str, collection: &str, dims: usize) -> Result<Self> {
+        let shown = redact_url(url);
+        let api_key = std::env::var("QDRANT_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        if (api_key.is_some() || shown != url) && plain_http_to_another_host(url) {
+            eprintln!(
+                "warning: {shown} is plain http to another machine: the Qdrant API key or \
+                 password goes over the network unencrypted; use https"
+            );
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -51,13 +105,13 @@ impl ServerStore {
             .skip_compatibility_check()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
-            .api_key(std::env::var("QDRANT_API_KEY").ok())
+            .api_key(api_key)
             .build()
-            .map_err(|e| anyhow!("--qdrant-url {url}: {e}"))?;
+            .map_err(|e| anyhow!("--qdrant-url {shown}: {}", redact_in(&e.to_string(), url)))?;
         let store = Self {
             client,
             runtime,
-            url: url.to_string(),
+            url: shown,
             collection: collection.to_string(),
         };
         store.check_server()?;
@@ -234,5 +288,36 @@ impl VectorStore for ServerStore {
             "Qdrant server {} (collection {})",
             self.url, self.collection
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_and_plain_http_to_a_remote_host_is_told() {
+        assert_eq!(
+            redact_url("http://admin:s3cret@qdrant.example:6334/x?y=1"),
+            "http://***@qdrant.example:6334/x?y=1"
+        );
+        assert_eq!(redact_url("http://localhost:6334"), "http://localhost:6334");
+        assert_eq!(
+            redact_url("https://h:6334/p@th"),
+            "https://h:6334/p@th",
+            "an @ after the host is not a credential"
+        );
+        let msg = redact_in("bad uri http://a:b@h:1: refused", "http://a:b@h:1");
+        assert!(!msg.contains("a:b"), "{msg}");
+        assert!(plain_http_to_another_host("http://qdrant.example:6334"));
+        assert!(plain_http_to_another_host("HTTP://u:p@10.0.0.5:6334"));
+        for local in [
+            "http://localhost:6334",
+            "http://127.0.0.1:6334",
+            "http://[::1]:6334",
+            "https://qdrant.example:6334",
+        ] {
+            assert!(!plain_http_to_another_host(local), "{local}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! A Qdrant gRPC server on 127.0.0.1 for tests: qdrant-client's own service
 //! definitions (tonic), served from folio's in-process vector index
-//! (`ArroyStore`, one per collection). It implements the calls folio's
+//! (`HnswStore`, one per collection). It implements the calls folio's
 //! `ServerStore` makes and checks their shape strictly (cosine distance, an
 //! integer index on the chunk id, range filters on it, dense queries); every
 //! other call answers `unimplemented`.
@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use folio_retrieval::vector::{ArroyStore, VectorStore, ID_KEY};
+use folio_retrieval::vector::{HnswStore, VectorStore, ID_KEY};
 use qdrant_client::qdrant::{self as pb, value::Kind};
 use tonic::Status;
 
@@ -21,7 +21,7 @@ use tonic::Status;
 pub type CallLog = Arc<Mutex<Vec<&'static str>>>;
 
 struct Collection {
-    store: ArroyStore,
+    store: HnswStore,
     dims: u64,
     id_index: bool,
 }
@@ -102,7 +102,7 @@ impl Loopback {
     fn health_check(&self, _: pb::HealthCheckRequest) -> Result<pb::HealthCheckReply, Status> {
         self.log("health_check");
         Ok(pb::HealthCheckReply {
-            title: "folio loopback (arroy on LMDB)".into(),
+            title: "folio loopback (HNSW on LMDB)".into(),
             version: "1.17.0".into(),
             commit: None,
         })
@@ -138,7 +138,7 @@ impl Loopback {
             return Err(Status::already_exists(r.collection_name));
         }
         let dir = self.root.join(&r.collection_name);
-        let store = ArroyStore::open_or_create(&dir, params.size as usize).map_err(internal)?;
+        let store = HnswStore::open_or_create(&dir, params.size as usize).map_err(internal)?;
         all.insert(
             r.collection_name,
             Collection {

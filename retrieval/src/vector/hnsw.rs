@@ -1,5 +1,6 @@
-//! The in-process vector index: arroy's random-projection trees (Meilisearch's
-//! ANN library) in an LMDB environment in the store folder.
+//! The in-process vector index: hannoy's HNSW graph (the successor of
+//! Meilisearch's arroy, by its authors) in an LMDB environment in the store
+//! folder.
 //!
 //! Why LMDB: its memory-mapped MVCC lets any number of processes read while
 //! one writes. A read transaction sees the last committed state for as long
@@ -12,41 +13,45 @@
 //!   returning, so a long-lived reader (the TUI) neither pins old pages nor
 //!   misses later commits.
 //! - The writer applies every change since the last commit in one write
-//!   transaction that also rebuilds the trees, so a committed state is
-//!   always searchable (arroy refuses to read an index that needs a build).
+//!   transaction that also updates the graph, so a committed state is
+//!   always searchable (hannoy refuses to read an index that needs a build).
 //! - One LMDB environment per folder per process (LMDB forbids opening a
 //!   file twice in one process); [`shared_env`] hands out the open one.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use anyhow::{anyhow, bail, Context, Result};
-use arroy::distances::Cosine;
-use arroy::{Reader, Writer};
+use hannoy::distances::Cosine;
+use hannoy::{Reader, Writer};
 use heed::{Env, EnvOpenOptions};
-use rand_arroy::rngs::StdRng;
-use rand_arroy::SeedableRng;
+use rand_hnsw::rngs::StdRng;
+use rand_hnsw::SeedableRng;
 
 use super::VectorStore;
 
-/// The arroy index number inside the LMDB environment (one per store).
+/// The hannoy index number inside the LMDB environment (one per store).
 const INDEX: u16 = 0;
 
 /// Address space LMDB reserves for the file: it bounds the store, not its
 /// memory (the file grows with the vectors). 64 GiB holds about 20 million
-/// 384-dimensional vectors with their trees.
+/// 384-dimensional vectors with their graph.
 const MAP_SIZE: usize = 64 << 30;
 
-/// How much wider than `k` a search looks, per tree: arroy's own example
-/// uses 15 for precise results; measured recall is in the tests.
-const SEARCH_WIDTH: usize = 15;
+/// HNSW links per node (upper layers, layer 0): hannoy's example values.
+const LINKS: usize = 16;
+const LINKS_0: usize = 32;
+/// Candidates kept while building, and at least while searching (more for
+/// a deeper search): recall against exact search is measured in the tests
+/// and in BENCHMARKS.md.
+const EF_CONSTRUCTION: usize = 100;
+const EF_SEARCH: usize = 100;
 
-type Database = arroy::Database<'static, Cosine>;
+type Database = hannoy::Database<'static, Cosine>;
 
-/// Vectors in arroy trees on LMDB, in a folder of the store.
-pub struct ArroyStore {
+/// Vectors in a hannoy HNSW graph on LMDB, in a folder of the store.
+pub struct HnswStore {
     env: Arc<Env>,
     db: Database,
     dims: usize,
@@ -105,9 +110,9 @@ fn item_id(id: u64) -> Result<u32> {
     })
 }
 
-fn lmdb_err(e: arroy::Error) -> anyhow::Error {
+fn lmdb_err(e: hannoy::Error) -> anyhow::Error {
     match e {
-        arroy::Error::Heed(heed::Error::Mdb(heed::MdbError::MapFull)) => anyhow!(
+        hannoy::Error::Heed(heed::Error::Mdb(heed::MdbError::MapFull)) => anyhow!(
             "the in-process vector index is full ({} GiB); keep this corpus's vectors on a \
              Qdrant server (--qdrant-url)",
             MAP_SIZE >> 30
@@ -116,7 +121,7 @@ fn lmdb_err(e: arroy::Error) -> anyhow::Error {
     }
 }
 
-impl ArroyStore {
+impl HnswStore {
     /// Opens the index in `dir` (creating the folder and an empty index if
     /// there is none) for `dims`-dimensional cosine vectors.
     pub fn open_or_create(dir: &Path, dims: usize) -> Result<Self> {
@@ -149,21 +154,21 @@ impl ArroyStore {
                 dir.display(),
                 r.dimensions()
             ),
-            Ok(_) | Err(arroy::Error::MissingMetadata(_)) => {}
+            Ok(_) | Err(hannoy::Error::MissingMetadata(_)) => {}
             Err(e) => return Err(lmdb_err(e)),
         }
         drop(rtxn);
         Ok(store)
     }
 
-    /// Applies the pending changes and rebuilds the trees in one write
+    /// Applies the pending changes and updates the graph in one write
     /// transaction.
     fn apply(&self, changes: Vec<Change>) -> Result<()> {
         let mut wtxn = self.env.write_txn()?;
         let writer = Writer::<Cosine>::new(self.db, INDEX, self.dims);
         let mut ids = match Reader::open(&wtxn, INDEX, self.db) {
             Ok(r) => r.item_ids().clone(),
-            Err(arroy::Error::MissingMetadata(_)) => Default::default(),
+            Err(hannoy::Error::MissingMetadata(_)) => Default::default(),
             Err(e) => return Err(lmdb_err(e)),
         };
         for change in changes {
@@ -187,17 +192,18 @@ impl ArroyStore {
                 }
             }
         }
-        // A fixed seed ("folio" in ASCII): the same vectors build the same trees.
+        // A fixed seed ("folio" in ASCII): the same vectors build the same graph.
         let mut rng = StdRng::seed_from_u64(0x0066_6f6c_696f);
         writer
             .builder(&mut rng)
-            .build(&mut wtxn)
+            .ef_construction(EF_CONSTRUCTION)
+            .build::<LINKS, LINKS_0>(&mut wtxn)
             .map_err(lmdb_err)?;
         wtxn.commit().map_err(|e| lmdb_err(e.into()))
     }
 }
 
-impl VectorStore for ArroyStore {
+impl VectorStore for HnswStore {
     fn upsert(&self, points: &[(u64, Vec<f32>)]) -> Result<()> {
         for (id, v) in points {
             item_id(*id)?;
@@ -225,22 +231,22 @@ impl VectorStore for ArroyStore {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
-        let Some(k_nonzero) = NonZeroUsize::new(k) else {
+        if k == 0 {
             return Ok(Vec::new());
-        };
+        }
         let rtxn = self.env.read_txn()?;
         let reader = match Reader::open(&rtxn, INDEX, self.db) {
             Ok(r) => r,
-            Err(arroy::Error::MissingMetadata(_)) => return Ok(Vec::new()),
+            Err(hannoy::Error::MissingMetadata(_)) => return Ok(Vec::new()),
             Err(e) => return Err(lmdb_err(e)),
         };
-        let mut q = reader.nns(k);
-        let width = k_nonzero
-            .saturating_mul(NonZeroUsize::new(reader.n_trees().max(1)).expect("max(1)"))
-            .saturating_mul(NonZeroUsize::new(SEARCH_WIDTH).expect("nonzero"));
-        q.search_k(width);
-        let hits = q.by_vector(&rtxn, query).map_err(lmdb_err)?;
-        // arroy's cosine distance is (1 - cos) / 2.
+        let hits = reader
+            .nns(k)
+            .ef_search(EF_SEARCH.max(k))
+            .by_vector(&rtxn, query)
+            .map_err(lmdb_err)?
+            .into_nns();
+        // hannoy's cosine distance is (1 - cos) / 2.
         Ok(hits
             .into_iter()
             .map(|(id, d)| (u64::from(id), 1.0 - 2.0 * d))
@@ -264,12 +270,12 @@ impl VectorStore for ArroyStore {
         let rtxn = self.env.read_txn()?;
         match Reader::open(&rtxn, INDEX, self.db) {
             Ok(r) => Ok(r.n_items() as usize),
-            Err(arroy::Error::MissingMetadata(_)) => Ok(0),
+            Err(hannoy::Error::MissingMetadata(_)) => Ok(0),
             Err(e) => Err(lmdb_err(e)),
         }
     }
 
     fn describe(&self) -> String {
-        format!("arroy on LMDB at {}", self.dir.display())
+        format!("hannoy HNSW on LMDB at {}", self.dir.display())
     }
 }
