@@ -317,3 +317,35 @@ fn special_files_are_refused_without_blocking_or_reading_past_the_limit() {
         .collect();
     assert_eq!(loaded.iter().filter(|ok| **ok).count(), 2, "{files:?}");
 }
+
+/// Text after character references keeps its offsets, every named
+/// reference is decoded (not only a hand-picked few), CJK text next to a
+/// bare `&` is not cut inside a character, and megabytes of `<style>`
+/// elements load in one linear pass (they took 27 s with the old scanner).
+#[test]
+fn html_references_unicode_and_many_style_elements() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = "<p>Caf&eacute; &amp; cr&egrave;me &#x4e2d;&文 &bogus; fin</p>";
+    let p = write(dir.path(), "refs.html", html.as_bytes());
+    let doc = load_path(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(doc.text, "Café & crème 中&文 &bogus; fin");
+    assert_maps_back(&doc, html.as_bytes(), "&bogus; fin");
+    let e = doc.text.find('é').unwrap();
+    let src = doc
+        .source_map
+        .to_source(Span {
+            start: e,
+            end: e + 'é'.len_utf8(),
+        })
+        .unwrap();
+    assert_eq!(&html[src.start..src.end], "&eacute;");
+
+    let mut big = String::from("<html><body>");
+    while big.len() < 2_500_000 {
+        big += "<style>p { color: red } /* <p>not text</p> */</style>";
+    }
+    big += "<p>after the styles</p></body></html>";
+    let p = write(dir.path(), "styles.html", big.as_bytes());
+    let doc = load_path(&p, &LoadOptions::default()).unwrap();
+    assert_eq!(doc.text, "after the styles");
+}
