@@ -7,12 +7,11 @@ mod cli;
 mod commands;
 mod long_context;
 mod output;
-mod peak_alloc;
 mod tui;
 
 /// Counts heap bytes so `folio bench` can report peak memory.
 #[global_allocator]
-pub static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc::new();
+pub static HEAP: folio_corpora::peak_alloc::PeakAlloc = folio_corpora::peak_alloc::PeakAlloc::new();
 
 use clap::Parser;
 

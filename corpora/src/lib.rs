@@ -11,7 +11,9 @@ pub mod datasets;
 pub mod fetch;
 mod html;
 pub mod load;
+pub mod mutate;
 mod pdf;
+pub mod peak_alloc;
 pub mod sourcemap;
 mod text;
 

@@ -411,3 +411,73 @@ fn a_reader_of_an_older_manifest_survives_later_ingests() {
         .unwrap();
     assert!(rep.hits[0].text.contains("Saint-Malo"), "{:#?}", rep.hits);
 }
+
+#[global_allocator]
+static HEAP: folio_corpora::peak_alloc::PeakAlloc = folio_corpora::peak_alloc::PeakAlloc::new();
+
+/// Bounded-time fuzzing of the store's manifest: 1 000 mutated copies of a
+/// real one (a BM25-only store of three documents). Each either opens, and
+/// then every document reads or is an error and searching works or is an
+/// error, or is refused; nothing panics and nothing allocates what a bogus
+/// offset or length claims.
+#[test]
+fn mutated_manifests_never_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    common::jargon_files(&docs, 3, 1500);
+    let dir = tmp.path().join("store");
+    let mut w = CorpusStore::open_writer(&dir, small_chunks(), false, opts()).unwrap();
+    w.ingest(std::slice::from_ref(&docs), &IngestOptions::default())
+        .unwrap();
+    drop(w);
+    let path = dir.join("manifest.json");
+    let good = std::fs::read(&path).unwrap();
+    let mut m = folio_corpora::mutate::Mutator::new(27);
+    let mut opened = 0;
+    for round in 0..1000 {
+        // Half byte-level mutations, half a number of the manifest set to
+        // an extreme value (what a crafted store would hold).
+        let bytes = if round % 2 == 0 {
+            m.mutate(&good)
+        } else {
+            let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+            let mut numbers = Vec::new();
+            collect_numbers(&mut v, &mut numbers);
+            let pick = m.below(numbers.len());
+            let extreme = [0u64, 1, 7, u32::MAX as u64, 1_000_000_000_000_000, u64::MAX];
+            *numbers.swap_remove(pick) = extreme[m.below(extreme.len())].into();
+            serde_json::to_vec(&v).unwrap()
+        };
+        std::fs::write(&path, &bytes).unwrap();
+        HEAP.reset_peak();
+        let before = HEAP.live();
+        let result = std::panic::catch_unwind(|| {
+            let store = CorpusStore::open(&dir, opts())?;
+            for i in 0..store.manifest().docs.len() {
+                let _ = store.load_doc(i);
+            }
+            let _ = store.search("fork", Mode::Bm25, 5);
+            anyhow::Ok(())
+        });
+        let peak = HEAP.peak().saturating_sub(before);
+        assert!(
+            result.is_ok(),
+            "round {round}: panicked on {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert!(peak <= 64 << 20, "round {round}: {peak} bytes of heap");
+        opened += usize::from(matches!(result, Ok(Ok(()))));
+    }
+    eprintln!("{opened} of 1000 mutated manifests opened");
+}
+
+/// Every number in a JSON value, to be overwritten.
+fn collect_numbers<'a>(v: &'a mut serde_json::Value, out: &mut Vec<&'a mut serde_json::Value>) {
+    match v {
+        serde_json::Value::Number(_) => out.push(v),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| collect_numbers(i, out)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|i| collect_numbers(i, out)),
+        _ => {}
+    }
+}

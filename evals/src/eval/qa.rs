@@ -268,6 +268,41 @@ fn inside_docs(docs: &Path, doc: &str) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    /// Bounded-time fuzzing of the question-file reader: 2 000 mutated
+    /// copies of a valid file load or are refused with a line number; none
+    /// panics.
+    #[test]
+    fn mutated_question_files_never_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let docs = tmp.path().join("docs");
+        std::fs::create_dir(&docs).unwrap();
+        std::fs::write(docs.join("a.txt"), "The sky is blue.").unwrap();
+        std::fs::write(docs.join("b.md"), "# B\n\nGrass is green.").unwrap();
+        let good = concat!(
+            r#"{"id": 1, "doc": "a.txt", "question": "What colour is the sky?", "answers": ["blue"], "kind": "lookup"}"#,
+            "\n",
+            r#"{"id": "two", "doc": "b.md", "question": "Grass?", "answers": ["green", "verdant"]}"#,
+            "\n",
+            r#"{"id": 3, "doc": "a.txt", "question": "Price?", "answers": ["NOT_IN_DOCUMENT"]}"#,
+            "\n"
+        );
+        let qa = tmp.path().join("qa.jsonl");
+        let mut m = folio_corpora::mutate::Mutator::new(8);
+        let mut loaded = 0;
+        for round in 0..2000 {
+            let bytes = m.mutate(good.as_bytes());
+            std::fs::write(&qa, &bytes).unwrap();
+            let result = std::panic::catch_unwind(|| jsonl(&qa, &docs, Some(2)).map(|i| i.len()));
+            assert!(
+                result.is_ok(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            loaded += usize::from(matches!(result, Ok(Ok(_))));
+        }
+        assert!(loaded > 100, "only {loaded} of 2000 loaded");
+    }
+
     /// A question file cannot make folio read, and copy into its records,
     /// a file outside `--docs`: by `..`, by an absolute path or by a link.
     #[test]

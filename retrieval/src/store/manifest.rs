@@ -142,6 +142,8 @@ impl Manifest {
             path.display(),
             m.version
         );
+        m.check()
+            .with_context(|| format!("{} is damaged; ingest into a new store", path.display()))?;
         Ok(Some(m))
     }
 
@@ -156,6 +158,35 @@ impl Manifest {
         drop(f);
         std::fs::rename(&tmp, dir.join(FILE))?;
         sync_dir(dir)
+    }
+
+    /// Checks what the rest of the store relies on: every document's chunk
+    /// ids and pack span are ranges that do not overflow, its chunks were
+    /// handed out (below `next_id`), and garbage ranges are ordered.
+    fn check(&self) -> Result<()> {
+        for d in &self.docs {
+            let end = d.first_id.checked_add(d.n_chunks);
+            anyhow::ensure!(
+                end.is_some_and(|e| e <= self.next_id),
+                "{} claims chunks {}+{} beyond the {} handed out",
+                d.path,
+                d.first_id,
+                d.n_chunks,
+                self.next_id
+            );
+            anyhow::ensure!(
+                d.offset.checked_add(d.len).is_some(),
+                "{} claims bytes {}+{} of pack {}",
+                d.path,
+                d.offset,
+                d.len,
+                d.pack
+            );
+        }
+        for &(a, b) in &self.garbage {
+            anyhow::ensure!(a <= b, "a garbage range {a}..{b} runs backwards");
+        }
+        Ok(())
     }
 
     /// Packs some document points at.

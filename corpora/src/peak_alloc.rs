@@ -1,6 +1,8 @@
 //! A counting global allocator, so benchmarks can report the peak heap a
 //! piece of work needed (e.g. dense attention's score matrix against flash
-//! attention's tiles) without an external profiler.
+//! attention's tiles) without an external profiler, and the mutation tests
+//! can check that no input makes a loader allocate past its bound. It lives
+//! in the lowest crate so that the app and every crate's tests share it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct PeakAlloc {
     live: AtomicUsize,
     peak: AtomicUsize,
+}
+
+impl Default for PeakAlloc {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl PeakAlloc {
