@@ -284,3 +284,47 @@ fn ask(tmux: &Tmux, question: &str) {
     assert!(o.status.success());
     tmux.run(&["send-keys", "-t", "tui", "Enter"]);
 }
+
+/// A corpus with a broken PDF beside a good file: the TUI says the PDF was
+/// skipped, nothing of the parser's panic (no backtrace, no "panicked")
+/// reaches the screen, and Ctrl-Q still quits cleanly.
+#[test]
+fn a_broken_pdf_leaves_the_tui_clean_and_quittable() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("tides.txt"), DOC).unwrap();
+    // A PDF header, an object whose stream length lies, no xref: the
+    // kind of file that makes PDF parsers panic.
+    std::fs::write(
+        docs.join("broken.pdf"),
+        b"%PDF-1.5\n1 0 obj\n<< /Length 999999 >>\nstream\nBT /F1 12 Tf (x) Tj ET\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n",
+    )
+    .unwrap();
+    let status_file = dir.path().join("exit-status");
+    let tmux = start_tui(
+        "pdf",
+        &[
+            "--corpus",
+            &docs.display().to_string(),
+            "--model",
+            "smollm2-135m",
+        ],
+        &status_file,
+    );
+    let screen = tmux.wait_for(Duration::from_secs(300), "the UI, loaded", |s| {
+        s.contains("ready: type a question")
+    });
+    for bad in ["panicked", "backtrace", "RUST_BACKTRACE", "thread '"] {
+        assert!(!screen.contains(bad), "{bad:?} on the screen:\n{screen}");
+    }
+    assert!(screen.contains("tides.txt"), "{screen}");
+    assert!(
+        screen.contains("skipped") && screen.contains("a broken PDF"),
+        "the skipped file and why:\n{screen}"
+    );
+    quit_cleanly(&tmux, &status_file);
+}
