@@ -60,6 +60,9 @@ pub struct Chunker {
     config: ChunkerConfig,
 }
 
+/// Sentences per call to the tokenizer while chunking.
+const ENCODE_BATCH: usize = 512;
+
 struct Sentence {
     span: Span,
     tokens: usize,
@@ -129,20 +132,29 @@ impl Chunker {
             if spans.is_empty() {
                 continue;
             }
-            let texts: Vec<&str> = spans.iter().map(|s| &doc.text[s.start..s.end]).collect();
-            let enc = self
-                .tokenizer
-                .encode_batch(texts, false)
-                .map_err(|e| anyhow!("tokenizer: {e}"))?;
-            let sents: Vec<Sentence> = spans
-                .into_iter()
-                .zip(enc)
-                .map(|(span, e)| Sentence {
-                    span,
+            // Encoded a batch at a time: a tokenizer `Encoding` holds tens of
+            // bytes per token (ids, strings, offsets, masks), so encoding a
+            // whole 50 MB text at once held gigabytes. Only what packing needs
+            // is kept: the count, and the token ends of a sentence too long
+            // for one chunk.
+            let max = self.config.max_tokens;
+            let mut sents: Vec<Sentence> = Vec::with_capacity(spans.len());
+            for batch in spans.chunks(ENCODE_BATCH) {
+                let texts: Vec<&str> = batch.iter().map(|s| &doc.text[s.start..s.end]).collect();
+                let enc = self
+                    .tokenizer
+                    .encode_batch(texts, false)
+                    .map_err(|e| anyhow!("tokenizer: {e}"))?;
+                sents.extend(batch.iter().zip(enc).map(|(span, e)| Sentence {
+                    span: *span,
                     tokens: e.len().max(1),
-                    ends: e.get_offsets().iter().map(|o| o.1).collect(),
-                })
-                .collect();
+                    ends: if e.len() > max {
+                        e.get_offsets().iter().map(|o| o.1).collect()
+                    } else {
+                        Vec::new()
+                    },
+                }));
+            }
             self.pack(&sents, &path, &mut chunks);
         }
         Ok(chunks)
