@@ -83,6 +83,45 @@ fn qwen_tokenizer_matches_llama_cpp() {
         .all(|id| !tok.is_special(*id)));
 }
 
+/// llama.cpp's own tokenizer test cases for the qwen2 vocabulary (47
+/// strings: whitespace runs, digits, accents, CJK, emoji, code), through the
+/// tokenizer folio rebuilds from the pinned Qwen2.5 GGUF, which shares that
+/// vocabulary: every id list must match.
+#[test]
+fn qwen_tokenizer_passes_llama_cpps_vocab_tests() {
+    use folio_engine::models::{ensure_model, find_model, models_dir};
+    let path = ensure_model(find_model("qwen2.5-0.5b").unwrap(), &models_dir(), false).unwrap();
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let tok = TextTokenizer::from_gguf(&content).unwrap();
+    let inputs = include_str!("fixtures/ggml-vocab-qwen2.gguf.inp");
+    let outputs = include_str!("fixtures/ggml-vocab-qwen2.gguf.out");
+    let inputs: Vec<&str> = inputs
+        .strip_suffix("\n__ggml_vocab_test__\n")
+        .unwrap_or(inputs)
+        .split("\n__ggml_vocab_test__\n")
+        .collect();
+    let outputs: Vec<Vec<u32>> = outputs
+        .lines()
+        .map(|l| l.split_whitespace().map(|id| id.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(inputs.len(), outputs.len());
+    let mut wrong = Vec::new();
+    for (text, want) in inputs.iter().zip(&outputs) {
+        let got = tok.encode_text(text).unwrap();
+        if &got != want {
+            wrong.push(format!("{text:?}: folio {got:?}, llama.cpp {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ:\n{}",
+        wrong.len(),
+        inputs.len(),
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn chat_control_tokens_in_text_stay_plain_text() {
     let model = common::smollm2();
