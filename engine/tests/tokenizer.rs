@@ -94,8 +94,44 @@ fn qwen_tokenizer_passes_llama_cpps_vocab_tests() {
     let mut file = std::fs::File::open(path).unwrap();
     let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
     let tok = TextTokenizer::from_gguf(&content).unwrap();
-    let inputs = include_str!("fixtures/ggml-vocab-qwen2.gguf.inp");
-    let outputs = include_str!("fixtures/ggml-vocab-qwen2.gguf.out");
+    passes_vocab_tests(
+        &tok,
+        include_str!("fixtures/ggml-vocab-qwen2.gguf.inp"),
+        include_str!("fixtures/ggml-vocab-qwen2.gguf.out"),
+    );
+}
+
+/// The same for a SentencePiece vocabulary (Llama 2's, as llama.cpp ships
+/// it for its tests: pieces and scores, no merges, no weights), through the
+/// SentencePiece tokenizer folio builds for `tokenizer.ggml.model = llama`.
+#[test]
+fn sentencepiece_tokenizer_passes_llama_cpps_vocab_tests() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ggml-vocab-llama-spm.gguf"
+    );
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let tok = TextTokenizer::from_gguf(&content).unwrap();
+    passes_vocab_tests(
+        &tok,
+        include_str!("fixtures/ggml-vocab-llama-spm.gguf.inp"),
+        include_str!("fixtures/ggml-vocab-llama-spm.gguf.out"),
+    );
+    for text in [
+        "Hello world",
+        " two  spaces",
+        "naïve 東京 🦙",
+        "line\nbreak",
+    ] {
+        let ids = tok.encode_text(text).unwrap();
+        assert_eq!(tok.decode(&ids).unwrap(), text, "round trip of {text:?}");
+    }
+}
+
+/// llama.cpp's vocabulary test format: inputs separated by
+/// `__ggml_vocab_test__` lines, one line of reference ids per input.
+fn passes_vocab_tests(tok: &TextTokenizer, inputs: &str, outputs: &str) {
     let inputs: Vec<&str> = inputs
         .strip_suffix("\n__ggml_vocab_test__\n")
         .unwrap_or(inputs)

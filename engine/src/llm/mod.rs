@@ -10,6 +10,7 @@ pub mod kv_int8;
 pub mod model;
 pub mod rope;
 pub mod sampling;
+mod spm;
 pub mod tokenizer;
 pub mod weights;
 

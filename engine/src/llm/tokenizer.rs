@@ -1,7 +1,10 @@
 //! A `tokenizers` tokenizer rebuilt from GGUF metadata.
 //!
 //! None of folio's GGUF files ships a tokenizer.json, so the byte-level BPE is
-//! assembled from `tokenizer.ggml.{tokens,merges,token_type,pre}`.
+//! assembled from `tokenizer.ggml.{tokens,merges,token_type,pre}`, and a
+//! SentencePiece vocabulary (`tokenizer.ggml.model = llama`) from its pieces
+//! and scores ([`super::spm`]). Both are checked against llama.cpp's own
+//! tokenizer test cases (`engine/tests/tokenizer.rs`).
 //!
 //! Invariant: [`TextTokenizer::encode_text`] never yields a control token.
 //! Documents and questions are text, so a document that contains
@@ -48,62 +51,14 @@ impl TextTokenizer {
     pub fn from_gguf(content: &Content) -> Result<Self> {
         let md = &content.metadata;
         let kind = str_value(md.get("tokenizer.ggml.model")).unwrap_or_default();
-        if kind != "gpt2" {
-            bail!("unsupported tokenizer '{kind}': folio builds byte-level BPE (gpt2) tokenizers");
+        if kind != "gpt2" && kind != "llama" {
+            bail!(
+                "unsupported tokenizer '{kind}': folio builds byte-level BPE (gpt2) and \
+                 SentencePiece (llama) tokenizers"
+            );
         }
         let tokens =
             string_array(md.get("tokenizer.ggml.tokens")).context("tokenizer.ggml.tokens")?;
-        let merges = string_array(md.get("tokenizer.ggml.merges"))
-            .context("tokenizer.ggml.merges")?
-            .into_iter()
-            .map(|m| {
-                m.split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .ok_or_else(|| anyhow!("bad merge '{m}'"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let vocab: Vocab = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(|e| anyhow!("BPE: {e}"))?;
-        let mut inner = Tokenizer::new(bpe);
-        let pre = str_value(md.get("tokenizer.ggml.pre")).unwrap_or_else(|| "default".into());
-        match pre.as_str() {
-            "qwen2" => {
-                inner
-                    .with_normalizer(Some(NFC))
-                    .map_err(|e| anyhow!("{e}"))?;
-                let split = Split::new(
-                    SplitPattern::Regex(QWEN2_SPLIT.into()),
-                    SplitDelimiterBehavior::Isolated,
-                    false,
-                )
-                .map_err(|e| anyhow!("{e}"))?;
-                inner.with_pre_tokenizer(Some(sequence(vec![
-                    split.into(),
-                    ByteLevel::new(false, false, false).into(),
-                ])));
-            }
-            // SmolLM: digits one by one, then GPT-2's byte-level split.
-            "smollm" => {
-                inner.with_pre_tokenizer(Some(sequence(vec![
-                    Digits::new(true).into(),
-                    ByteLevel::new(false, true, true).into(),
-                ])));
-            }
-            _ => {
-                inner.with_pre_tokenizer(Some(sequence(vec![
-                    ByteLevel::new(false, true, true).into()
-                ])));
-            }
-        }
-        inner.with_decoder(Some(ByteLevelDecoder::default()));
-
         let types = match md.get("tokenizer.ggml.token_type") {
             Some(Value::Array(a)) => a
                 .iter()
@@ -118,6 +73,24 @@ impl TextTokenizer {
                 tokens.len()
             );
         }
+        let mut inner = if kind == "llama" {
+            let scores: Vec<f32> = match md.get("tokenizer.ggml.scores") {
+                Some(Value::Array(a)) => a.iter().map(|v| v.to_f32().unwrap_or(0.0)).collect(),
+                _ => bail!("a SentencePiece GGUF without tokenizer.ggml.scores"),
+            };
+            let unk = md
+                .get("tokenizer.ggml.unknown_token_id")
+                .and_then(|v| v.to_u32().ok())
+                .and_then(|i| tokens.get(i as usize))
+                .map(String::as_str);
+            let space_prefix = md
+                .get("tokenizer.ggml.add_space_prefix")
+                .and_then(|v| v.to_bool().ok())
+                .unwrap_or(true);
+            super::spm::tokenizer(&tokens, &scores, &types, unk, space_prefix)?
+        } else {
+            byte_level_bpe(md, &tokens)?
+        };
         let mut special = HashSet::new();
         let mut added = Vec::new();
         for (id, ty) in types.iter().enumerate() {
@@ -255,4 +228,63 @@ impl Default for StreamDecoder {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The byte-level BPE (GPT-2 style) of a `gpt2` GGUF vocabulary, with the
+/// pre-tokenizer its `tokenizer.ggml.pre` names.
+fn byte_level_bpe(
+    md: &std::collections::HashMap<String, Value>,
+    tokens: &[String],
+) -> Result<Tokenizer> {
+    let merges = string_array(md.get("tokenizer.ggml.merges"))
+        .context("tokenizer.ggml.merges")?
+        .into_iter()
+        .map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .ok_or_else(|| anyhow!("bad merge '{m}'"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| anyhow!("BPE: {e}"))?;
+    let mut inner = Tokenizer::new(bpe);
+    let pre = str_value(md.get("tokenizer.ggml.pre")).unwrap_or_else(|| "default".into());
+    match pre.as_str() {
+        "qwen2" => {
+            inner
+                .with_normalizer(Some(NFC))
+                .map_err(|e| anyhow!("{e}"))?;
+            let split = Split::new(
+                SplitPattern::Regex(QWEN2_SPLIT.into()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+            inner.with_pre_tokenizer(Some(sequence(vec![
+                split.into(),
+                ByteLevel::new(false, false, false).into(),
+            ])));
+        }
+        // SmolLM: digits one by one, then GPT-2's byte-level split.
+        "smollm" => {
+            inner.with_pre_tokenizer(Some(sequence(vec![
+                Digits::new(true).into(),
+                ByteLevel::new(false, true, true).into(),
+            ])));
+        }
+        _ => {
+            inner.with_pre_tokenizer(Some(sequence(vec![
+                ByteLevel::new(false, true, true).into()
+            ])));
+        }
+    }
+    inner.with_decoder(Some(ByteLevelDecoder::default()));
+    Ok(inner)
 }
