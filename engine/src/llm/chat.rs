@@ -1,13 +1,15 @@
 //! Chat templates: how a conversation becomes token ids.
 //!
-//! Both supported families use ChatML. Control tokens are inserted by id and
-//! every piece of text goes through [`TextTokenizer::encode_text`], so nothing a
-//! user or a document writes can open or close a turn.
+//! ChatML models (Qwen, SmolLM) get their turns built here by id; any other
+//! model gets the Jinja template its GGUF carries ([`super::chat_jinja`]).
+//! Either way every piece of message text goes through
+//! [`TextTokenizer::encode_text`], so nothing a user or a document writes can
+//! open or close a turn.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::config::{Arch, ModelConfig};
+use super::config::Arch;
 use super::tokenizer::TextTokenizer;
 
 /// Who speaks in a chat turn.
@@ -20,7 +22,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
             Role::User => "user",
@@ -45,24 +47,53 @@ impl ChatMessage {
     }
 }
 
-/// A model's ChatML template: its turn delimiters, default system prompt and
-/// the tokens that end an answer.
+/// A model's chat template: how turns are delimited, its default system
+/// prompt (ChatML) and the tokens that end an answer.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
-    im_start: u32,
-    im_end: u32,
+    turns: Turns,
     /// Used when a conversation has no system turn (as the models' own templates do).
     pub default_system: &'static str,
     /// Generation stops at any of these.
     pub stop_tokens: Vec<u32>,
 }
 
+#[derive(Debug, Clone)]
+enum Turns {
+    ChatMl {
+        im_start: u32,
+        im_end: u32,
+    },
+    /// The GGUF's Jinja source.
+    Jinja(String),
+}
+
+/// Tokens that end a turn in the templates of the common families.
+const END_OF_TURN: &[&str] = &["<|eot_id|>", "<|end|>", "<end_of_turn>", "<|im_end|>"];
+
 impl ChatTemplate {
-    /// The template of a loaded model (both families use ChatML).
-    pub fn for_model(config: &ModelConfig, tokenizer: &TextTokenizer) -> Result<Self> {
-        let im_start = tokenizer
-            .token_id("<|im_start|>")
-            .context("vocabulary has no <|im_start|>: not a ChatML model")?;
+    /// The template of a loaded model: ChatML when its vocabulary has the
+    /// ChatML markers, else the Jinja template in its GGUF.
+    pub fn for_model(arch: Arch, tokenizer: &TextTokenizer) -> Result<Self> {
+        let Some(im_start) = tokenizer.token_id("<|im_start|>") else {
+            let source = tokenizer.chat_template.clone().context(
+                "the model is not ChatML and its GGUF has no chat template \
+                 (tokenizer.chat_template): folio cannot tell how to prompt it",
+            )?;
+            let mut stop_tokens: Vec<u32> = tokenizer.eos_id.into_iter().collect();
+            for t in END_OF_TURN {
+                stop_tokens.extend(
+                    tokenizer
+                        .token_id(t)
+                        .filter(|id| tokenizer.is_special(*id) && !stop_tokens.contains(id)),
+                );
+            }
+            return Ok(Self {
+                turns: Turns::Jinja(source),
+                default_system: "",
+                stop_tokens,
+            });
+        };
         let im_end = tokenizer
             .token_id("<|im_end|>")
             .context("vocabulary has no <|im_end|>")?;
@@ -73,13 +104,12 @@ impl ChatTemplate {
                 .token_id("<|endoftext|>")
                 .filter(|id| !stop_tokens.contains(id)),
         );
-        let default_system = match config.arch {
+        let default_system = match arch {
             Arch::Qwen2 => "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
             Arch::Llama => "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
         };
         Ok(Self {
-            im_start,
-            im_end,
+            turns: Turns::ChatMl { im_start, im_end },
             default_system,
             stop_tokens,
         })
@@ -87,24 +117,32 @@ impl ChatTemplate {
 
     /// Token ids of the conversation followed by an open assistant turn.
     pub fn render(&self, tokenizer: &TextTokenizer, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        let (im_start, im_end) = match &self.turns {
+            Turns::ChatMl { im_start, im_end } => (*im_start, *im_end),
+            Turns::Jinja(source) => return super::chat_jinja::render(source, tokenizer, messages),
+        };
         let mut ids = Vec::new();
         let has_system = messages.first().is_some_and(|m| m.role == Role::System);
         let system = ChatMessage::new(Role::System, self.default_system);
         let turns = (!has_system).then_some(&system).into_iter().chain(messages);
         for m in turns {
-            ids.push(self.im_start);
+            ids.push(im_start);
             ids.extend(tokenizer.encode_text(&format!("{}\n{}", m.role.as_str(), m.content))?);
-            ids.push(self.im_end);
+            ids.push(im_end);
             ids.extend(tokenizer.encode_text("\n")?);
         }
-        ids.push(self.im_start);
+        ids.push(im_start);
         ids.extend(tokenizer.encode_text("assistant\n")?);
         Ok(ids)
     }
 
-    /// The ids that delimit turns, which document text must never produce.
-    pub fn control_ids(&self) -> [u32; 2] {
-        [self.im_start, self.im_end]
+    /// The ids that delimit turns, which document text must never produce
+    /// (ChatML's start and end; a Jinja template's turn ends).
+    pub fn control_ids(&self) -> Vec<u32> {
+        match &self.turns {
+            Turns::ChatMl { im_start, im_end } => vec![*im_start, *im_end],
+            Turns::Jinja(_) => self.stop_tokens.clone(),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod chat;
+mod chat_jinja;
 pub mod config;
 pub mod generate;
 pub mod kv_cache;

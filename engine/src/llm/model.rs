@@ -57,7 +57,7 @@ impl Model {
                 config.vocab_size
             );
         }
-        let chat = ChatTemplate::for_model(&config, &tokenizer)?;
+        let chat = ChatTemplate::for_model(config.arch, &tokenizer)?;
         let weights = Weights::load(path, &content, &config)?;
         Ok(Self {
             config,

@@ -40,6 +40,14 @@ pub type TokenOffsets = Vec<(usize, usize)>;
 /// The tokenizer of one model plus the ids of its special tokens.
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// The same tokenizer reading control tokens in its input: only for a
+    /// chat template's own text, never for a message ([`Self::encode_template`]).
+    template_inner: Tokenizer,
+    /// Text and template tokenizers without SentencePiece's space prefix,
+    /// for pieces that continue a prompt (`None`: the same as the above).
+    continued: Option<(Tokenizer, Tokenizer)>,
+    /// The GGUF's Jinja chat template (`tokenizer.chat_template`), if any.
+    pub chat_template: Option<String>,
     special: HashSet<u32>,
     tokens: Vec<String>,
     pub bos_id: Option<u32>,
@@ -73,7 +81,10 @@ impl TextTokenizer {
                 tokens.len()
             );
         }
-        let mut inner = if kind == "llama" {
+        // SentencePiece puts a space before the text; a piece that continues
+        // a prompt (a message after a template's text) gets none, so a
+        // second tokenizer without the prefix is kept for those.
+        let (base, continued) = if kind == "llama" {
             let scores: Vec<f32> = match md.get("tokenizer.ggml.scores") {
                 Some(Value::Array(a)) => a.iter().map(|v| v.to_f32().unwrap_or(0.0)).collect(),
                 _ => bail!("a SentencePiece GGUF without tokenizer.ggml.scores"),
@@ -87,9 +98,13 @@ impl TextTokenizer {
                 .get("tokenizer.ggml.add_space_prefix")
                 .and_then(|v| v.to_bool().ok())
                 .unwrap_or(true);
-            super::spm::tokenizer(&tokens, &scores, &types, unk, space_prefix)?
+            let base = super::spm::tokenizer(&tokens, &scores, &types, unk, space_prefix)?;
+            let continued = space_prefix
+                .then(|| super::spm::tokenizer(&tokens, &scores, &types, unk, false))
+                .transpose()?;
+            (base, continued)
         } else {
-            byte_level_bpe(md, &tokens)?
+            (byte_level_bpe(md, &tokens)?, None)
         };
         let mut special = HashSet::new();
         let mut added = Vec::new();
@@ -99,15 +114,24 @@ impl TextTokenizer {
                 added.push(AddedToken::from(tokens[id].clone(), true));
             }
         }
-        inner
-            .add_special_tokens(added)
-            .map_err(|e| anyhow!("special tokens: {e}"))?;
         // Text must never turn into control tokens: special tokens are matched
-        // as plain text by every encode call.
-        inner.set_encode_special_tokens(true);
+        // as plain text by every encode call, except on a template's own text.
+        let finish = |mut t: Tokenizer, read_special: bool| -> Result<Tokenizer> {
+            t.add_special_tokens(added.clone())
+                .map_err(|e| anyhow!("special tokens: {e}"))?;
+            t.set_encode_special_tokens(!read_special);
+            Ok(t)
+        };
+        let continued = match continued {
+            Some(t) => Some((finish(t.clone(), false)?, finish(t, true)?)),
+            None => None,
+        };
         let id = |key: &str| md.get(key).and_then(|v| v.to_u32().ok());
         Ok(Self {
-            inner,
+            inner: finish(base.clone(), false)?,
+            template_inner: finish(base, true)?,
+            continued,
+            chat_template: str_value(md.get("tokenizer.chat_template")),
             special,
             tokens,
             bos_id: id("tokenizer.ggml.bos_token_id"),
@@ -126,6 +150,22 @@ impl TextTokenizer {
         Ok(ids)
     }
 
+    /// Encodes message text that continues a prompt (after a chat template's
+    /// own text): as [`Self::encode_text`], without SentencePiece's leading
+    /// space.
+    pub(crate) fn encode_text_continued(&self, text: &str) -> Result<Vec<u32>> {
+        let Some((text_tokenizer, _)) = &self.continued else {
+            return self.encode_text(text);
+        };
+        let ids = text_tokenizer
+            .encode_fast(text, false)
+            .map_err(|e| anyhow!("tokenize: {e}"))?
+            .get_ids()
+            .to_vec();
+        debug_assert!(ids.iter().all(|id| !self.special.contains(id)));
+        Ok(ids)
+    }
+
     /// Encodes like [`Self::encode_text`] and also returns each token's byte
     /// range in `text`, so callers that score tokens (prompt compression) can
     /// map scores back to the words of the source. Ranges of byte-level
@@ -138,6 +178,23 @@ impl TextTokenizer {
         let ids = enc.get_ids().to_vec();
         debug_assert!(ids.iter().all(|id| !self.special.contains(id)));
         Ok((ids, enc.get_offsets().to_vec()))
+    }
+
+    /// Encodes a chat template's own text (`<s>[INST]`, `<|start_header_id|>`),
+    /// reading the control tokens it spells. Never call it on message or
+    /// document text: that is what [`Self::encode_text`] is for.
+    /// `first`: the text starts the prompt (SentencePiece puts its space
+    /// before it).
+    pub(crate) fn encode_template(&self, text: &str, first: bool) -> Result<Vec<u32>> {
+        let tokenizer = match &self.continued {
+            Some((_, template)) if !first => template,
+            _ => &self.template_inner,
+        };
+        Ok(tokenizer
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenize: {e}"))?
+            .get_ids()
+            .to_vec())
     }
 
     /// Decodes ids to text, dropping special tokens.
