@@ -237,3 +237,20 @@ fn mutated_gguf_headers_never_panic() {
     }
     eprintln!("{loaded} of 1500 mutated files loaded");
 }
+
+/// A llama GGUF with Llama 3.1-style RoPE frequency factors is refused by
+/// name instead of running with the factors ignored (wrong answers).
+#[test]
+fn rope_frequency_factors_are_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tiny = Tiny::new(GgmlDType::Q8_0);
+    let factors = Tensor::ones(32, candle_core::DType::F32, &Device::Cpu).unwrap();
+    tiny.tensors.push((
+        "rope_freqs.weight".into(),
+        QTensor::quantize(&factors, GgmlDType::F32).unwrap(),
+    ));
+    refused(
+        &tiny.write(&dir, "llama31.gguf"),
+        &["rope_freqs.weight", "Llama 3.1"],
+    );
+}

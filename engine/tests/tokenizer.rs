@@ -129,6 +129,24 @@ fn sentencepiece_tokenizer_passes_llama_cpps_vocab_tests() {
     }
 }
 
+/// The same for Llama 3's byte-level BPE (pre-tokenizer `llama-bpe`: digits
+/// in threes), from llama.cpp's vocabulary-only GGUF.
+#[test]
+fn llama3_tokenizer_passes_llama_cpps_vocab_tests() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ggml-vocab-llama-bpe.gguf"
+    );
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let tok = TextTokenizer::from_gguf(&content).unwrap();
+    passes_vocab_tests(
+        &tok,
+        include_str!("fixtures/ggml-vocab-llama-bpe.gguf.inp"),
+        include_str!("fixtures/ggml-vocab-llama-bpe.gguf.out"),
+    );
+}
+
 /// Llama 2's chat template (as its GGUF files carry it), on the
 /// SentencePiece vocabulary: the prompt starts with `<s>` read from the
 /// template, `[INST]` and the system block are the template's text, and a

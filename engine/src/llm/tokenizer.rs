@@ -30,6 +30,10 @@ use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 /// case-insensitive contractions spelled out as classes.
 const QWEN2_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// Llama 3's pre-tokenizer split (llama.cpp's `LLAMA3` pre-type): Qwen2's,
+/// with digits in groups of up to three.
+const LLAMA3_SPLIT: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// GGUF `tokenizer.ggml.token_type` values (llama.cpp's `llama_token_type`).
 const TOKEN_TYPE_CONTROL: u32 = 3;
 const TOKEN_TYPE_USER_DEFINED: u32 = 4;
@@ -307,12 +311,17 @@ fn byte_level_bpe(
         .enumerate()
         .map(|(i, t)| (t.clone(), i as u32))
         .collect();
+    let pre = str_value(md.get("tokenizer.ggml.pre")).unwrap_or_else(|| "default".into());
+    // Llama 3 takes a whole pre-token that is in the vocabulary as it is,
+    // before any merge (its tokenizer.json's `ignore_merges`; llama.cpp
+    // does the same): " Việt" is one token no merge sequence reaches.
+    let llama3 = matches!(pre.as_str(), "llama-bpe" | "llama3");
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
+        .ignore_merges(llama3)
         .build()
         .map_err(|e| anyhow!("BPE: {e}"))?;
     let mut inner = Tokenizer::new(bpe);
-    let pre = str_value(md.get("tokenizer.ggml.pre")).unwrap_or_else(|| "default".into());
     match pre.as_str() {
         "qwen2" => {
             inner
@@ -320,6 +329,18 @@ fn byte_level_bpe(
                 .map_err(|e| anyhow!("{e}"))?;
             let split = Split::new(
                 SplitPattern::Regex(QWEN2_SPLIT.into()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+            inner.with_pre_tokenizer(Some(sequence(vec![
+                split.into(),
+                ByteLevel::new(false, false, false).into(),
+            ])));
+        }
+        "llama-bpe" | "llama3" => {
+            let split = Split::new(
+                SplitPattern::Regex(LLAMA3_SPLIT.into()),
                 SplitDelimiterBehavior::Isolated,
                 false,
             )

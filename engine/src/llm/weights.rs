@@ -319,6 +319,16 @@ impl Weights {
             map: Arc::new(map),
         };
         let (h, c) = (config.hidden, config);
+        // Llama 3.1-style RoPE keeps per-dimension frequency factors in a
+        // tensor; a forward pass that ignored it would answer, wrongly.
+        if r.has("rope_freqs.weight") {
+            bail!(
+                "{} scales RoPE with per-dimension frequency factors (rope_freqs.weight, as \
+                 Llama 3.1 and later do), which folio does not apply yet; it runs llama GGUFs \
+                 without them (Llama 2, Llama 3.0, Mistral, SmolLM) and qwen2",
+                path.display()
+            );
+        }
         let embeddings = r.shaped("token_embd.weight", c.vocab_size, h)?;
         let (q_dim, kv_dim) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
         let biases = c.arch == Arch::Qwen2;
