@@ -395,3 +395,59 @@ fn models_add_records_a_gguf_that_then_runs_by_its_id() {
         stderr(&out)
     );
 }
+
+/// A fetch killed mid-way (SIGKILL, no chance to clean up) leaves no pip
+/// running: the kernel ends folio's pip child with folio. pip is stood in
+/// for by a script (FOLIO_PIP) that records its pid and waits.
+#[test]
+fn a_killed_fetch_leaves_no_pip_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("pip.sh");
+    let pid_file = tmp.path().join("pip.pid");
+    std::fs::write(
+        &script,
+        format!(
+            "if [ \"$1\" = --version ]; then echo 'pip 99'; exit 0; fi\necho $$ > {}\nexec sleep 120\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let mut fetch = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["models", "fetch", "smollm2-135m"])
+        .env("FOLIO_HOME", tmp.path().join("home"))
+        .env("FOLIO_PIP", format!("sh {}", script.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let pip: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(started.elapsed().as_secs() < 60, "pip never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    fetch.kill().unwrap();
+    fetch.wait().unwrap();
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    let killed = std::time::Instant::now();
+    while alive(pip) {
+        assert!(
+            killed.elapsed().as_secs() < 10,
+            "pip (pid {pip}) outlived the killed folio"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
