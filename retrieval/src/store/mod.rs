@@ -443,6 +443,7 @@ fn take_writer_lock(dir: &Path, wait: bool) -> Result<File> {
         std::env::args().collect::<Vec<_>>().join(" ")
     );
     lock.set_len(0)?;
+    lock.seek(SeekFrom::Start(0))?;
     std::io::Write::write_all(&mut lock, me.as_bytes())?;
     Ok(lock)
 }
