@@ -231,6 +231,21 @@ impl TextTokenizer {
     }
 }
 
+/// A pre-tokenizer that splits by `pattern` (the model's own regex), then
+/// maps bytes to byte-level symbols without a split of its own.
+fn regex_then_bytes(pattern: &str) -> Result<PreTokenizerWrapper> {
+    let split = Split::new(
+        SplitPattern::Regex(pattern.into()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    Ok(sequence(vec![
+        split.into(),
+        ByteLevel::new(false, false, false).into(),
+    ]))
+}
+
 fn sequence(steps: Vec<PreTokenizerWrapper>) -> PreTokenizerWrapper {
     Sequence::new(steps).into()
 }
@@ -327,28 +342,10 @@ fn byte_level_bpe(
             inner
                 .with_normalizer(Some(NFC))
                 .map_err(|e| anyhow!("{e}"))?;
-            let split = Split::new(
-                SplitPattern::Regex(QWEN2_SPLIT.into()),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )
-            .map_err(|e| anyhow!("{e}"))?;
-            inner.with_pre_tokenizer(Some(sequence(vec![
-                split.into(),
-                ByteLevel::new(false, false, false).into(),
-            ])));
+            inner.with_pre_tokenizer(Some(regex_then_bytes(QWEN2_SPLIT)?));
         }
         "llama-bpe" | "llama3" => {
-            let split = Split::new(
-                SplitPattern::Regex(LLAMA3_SPLIT.into()),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )
-            .map_err(|e| anyhow!("{e}"))?;
-            inner.with_pre_tokenizer(Some(sequence(vec![
-                split.into(),
-                ByteLevel::new(false, false, false).into(),
-            ])));
+            inner.with_pre_tokenizer(Some(regex_then_bytes(LLAMA3_SPLIT)?));
         }
         // SmolLM: digits one by one, then GPT-2's byte-level split.
         "smollm" => {
