@@ -3,6 +3,7 @@
 
 mod common;
 
+use candle_core::quantized::gguf_file::Content;
 use folio_engine::llm::{document_qa, ChatMessage, Role, TextTokenizer};
 
 /// Each text encodes to llama.cpp's ids and those ids decode to the text.
@@ -52,11 +53,7 @@ const KNOWN: &[(&str, &[u32])] = &[
 /// GGUF metadata is read, not the weights.
 #[test]
 fn qwen_tokenizer_matches_llama_cpp() {
-    use folio_engine::models::{ensure_model, find_model, models_dir};
-    let path = ensure_model(find_model("qwen2.5-0.5b").unwrap(), &models_dir(), false).unwrap();
-    let mut file = std::fs::File::open(path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
-    let tok = TextTokenizer::from_gguf(&content).unwrap();
+    let tok = TextTokenizer::from_gguf(&qwen_metadata()).unwrap();
     let known: &[(&str, &[u32])] = &[
         ("Hello world", &[9707, 1879]),
         (
@@ -89,11 +86,7 @@ fn qwen_tokenizer_matches_llama_cpp() {
 /// vocabulary: every id list must match.
 #[test]
 fn qwen_tokenizer_passes_llama_cpps_vocab_tests() {
-    use folio_engine::models::{ensure_model, find_model, models_dir};
-    let path = ensure_model(find_model("qwen2.5-0.5b").unwrap(), &models_dir(), false).unwrap();
-    let mut file = std::fs::File::open(path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
-    let tok = TextTokenizer::from_gguf(&content).unwrap();
+    let tok = TextTokenizer::from_gguf(&qwen_metadata()).unwrap();
     passes_vocab_tests(
         &tok,
         include_str!("fixtures/ggml-vocab-qwen2.gguf.inp"),
@@ -106,13 +99,7 @@ fn qwen_tokenizer_passes_llama_cpps_vocab_tests() {
 /// SentencePiece tokenizer folio builds for `tokenizer.ggml.model = llama`.
 #[test]
 fn sentencepiece_tokenizer_passes_llama_cpps_vocab_tests() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ggml-vocab-llama-spm.gguf"
-    );
-    let mut file = std::fs::File::open(path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
-    let tok = TextTokenizer::from_gguf(&content).unwrap();
+    let tok = TextTokenizer::from_gguf(&fixture_metadata("ggml-vocab-llama-spm.gguf")).unwrap();
     passes_vocab_tests(
         &tok,
         include_str!("fixtures/ggml-vocab-llama-spm.gguf.inp"),
@@ -133,13 +120,7 @@ fn sentencepiece_tokenizer_passes_llama_cpps_vocab_tests() {
 /// in threes), from llama.cpp's vocabulary-only GGUF.
 #[test]
 fn llama3_tokenizer_passes_llama_cpps_vocab_tests() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ggml-vocab-llama-bpe.gguf"
-    );
-    let mut file = std::fs::File::open(path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
-    let tok = TextTokenizer::from_gguf(&content).unwrap();
+    let tok = TextTokenizer::from_gguf(&fixture_metadata("ggml-vocab-llama-bpe.gguf")).unwrap();
     passes_vocab_tests(
         &tok,
         include_str!("fixtures/ggml-vocab-llama-bpe.gguf.inp"),
@@ -156,12 +137,7 @@ fn a_gguf_jinja_chat_template_renders_without_letting_text_in() {
     use folio_engine::llm::config::Arch;
     use folio_engine::llm::ChatTemplate;
     const LLAMA2: &str = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ggml-vocab-llama-spm.gguf"
-    );
-    let mut file = std::fs::File::open(path).unwrap();
-    let mut content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let mut content = fixture_metadata("ggml-vocab-llama-spm.gguf");
     // Without a template (the fixture has none) a non-ChatML model is a
     // clear error, not a ChatML prompt it would not understand.
     let plain = TextTokenizer::from_gguf(&content).unwrap();
@@ -199,6 +175,21 @@ fn a_gguf_jinja_chat_template_renders_without_letting_text_in() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("alternate"), "{err}");
+}
+
+/// The GGUF metadata of the pinned Qwen2.5 0.5B (its weights are not read).
+fn qwen_metadata() -> Content {
+    use folio_engine::models::{ensure_model, find_model, models_dir};
+    let path = ensure_model(find_model("qwen2.5-0.5b").unwrap(), &models_dir(), false).unwrap();
+    Content::read(&mut std::fs::File::open(path).unwrap()).unwrap()
+}
+
+/// The metadata of a vocabulary-only GGUF in `tests/fixtures/`.
+fn fixture_metadata(name: &str) -> Content {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    Content::read(&mut std::fs::File::open(path).unwrap()).unwrap()
 }
 
 /// llama.cpp's vocabulary test format: inputs separated by

@@ -13,6 +13,7 @@
 //! [`crate::llm::chat`], by id.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -44,12 +45,15 @@ pub type TokenOffsets = Vec<(usize, usize)>;
 /// The tokenizer of one model plus the ids of its special tokens.
 pub struct TextTokenizer {
     inner: Tokenizer,
-    /// The same tokenizer reading control tokens in its input: only for a
-    /// chat template's own text, never for a message ([`Self::encode_template`]).
-    template_inner: Tokenizer,
-    /// Text and template tokenizers without SentencePiece's space prefix,
-    /// for pieces that continue a prompt (`None`: the same as the above).
-    continued: Option<(Tokenizer, Tokenizer)>,
+    /// `inner` without SentencePiece's space prefix, for message text that
+    /// continues a prompt (`None`: no prefix to leave out).
+    continued: Option<Tokenizer>,
+    /// `inner` and `continued` reading control tokens in their input: only
+    /// for a chat template's own text ([`Self::encode_template`]). Made on
+    /// first use: ChatML models never need them, and a copy of a 150K-token
+    /// vocabulary is not free.
+    template_inner: OnceLock<Tokenizer>,
+    continued_template: OnceLock<Tokenizer>,
     /// The GGUF's Jinja chat template (`tokenizer.chat_template`), if any.
     pub chat_template: Option<String>,
     special: HashSet<u32>,
@@ -120,21 +124,18 @@ impl TextTokenizer {
         }
         // Text must never turn into control tokens: special tokens are matched
         // as plain text by every encode call, except on a template's own text.
-        let finish = |mut t: Tokenizer, read_special: bool| -> Result<Tokenizer> {
+        let finish = |mut t: Tokenizer| -> Result<Tokenizer> {
             t.add_special_tokens(added.clone())
                 .map_err(|e| anyhow!("special tokens: {e}"))?;
-            t.set_encode_special_tokens(!read_special);
+            t.set_encode_special_tokens(true);
             Ok(t)
-        };
-        let continued = match continued {
-            Some(t) => Some((finish(t.clone(), false)?, finish(t, true)?)),
-            None => None,
         };
         let id = |key: &str| md.get(key).and_then(|v| v.to_u32().ok());
         Ok(Self {
-            inner: finish(base.clone(), false)?,
-            template_inner: finish(base, true)?,
-            continued,
+            inner: finish(base)?,
+            continued: continued.map(finish).transpose()?,
+            template_inner: OnceLock::new(),
+            continued_template: OnceLock::new(),
             chat_template: str_value(md.get("tokenizer.chat_template")),
             special,
             tokens,
@@ -158,7 +159,7 @@ impl TextTokenizer {
     /// own text): as [`Self::encode_text`], without SentencePiece's leading
     /// space.
     pub(crate) fn encode_text_continued(&self, text: &str) -> Result<Vec<u32>> {
-        let Some((text_tokenizer, _)) = &self.continued else {
+        let Some(text_tokenizer) = &self.continued else {
             return self.encode_text(text);
         };
         let ids = text_tokenizer
@@ -190,9 +191,16 @@ impl TextTokenizer {
     /// `first`: the text starts the prompt (SentencePiece puts its space
     /// before it).
     pub(crate) fn encode_template(&self, text: &str, first: bool) -> Result<Vec<u32>> {
+        let reading_special = |t: &Tokenizer| {
+            let mut t = t.clone();
+            t.set_encode_special_tokens(false);
+            t
+        };
         let tokenizer = match &self.continued {
-            Some((_, template)) if !first => template,
-            _ => &self.template_inner,
+            Some(c) if !first => self.continued_template.get_or_init(|| reading_special(c)),
+            _ => self
+                .template_inner
+                .get_or_init(|| reading_special(&self.inner)),
         };
         Ok(tokenizer
             .encode(text, false)
