@@ -460,6 +460,7 @@ fn shapes() -> Vec<(&'static str, ModelConfig)> {
         rope_scaling_type: None,
         rope_scaling_factor: None,
         rope_scaling_original_context: None,
+        numerics: Default::default(),
     };
     vec![
         (

@@ -238,19 +238,34 @@ fn mutated_gguf_headers_never_panic() {
     eprintln!("{loaded} of 1500 mutated files loaded");
 }
 
-/// A llama GGUF with Llama 3.1-style RoPE frequency factors is refused by
-/// name instead of running with the factors ignored (wrong answers).
+/// Llama 3.1-style RoPE frequency factors are applied (their numerics are
+/// held to llama.cpp in `llama_cpp.rs`); factors of the wrong count, or
+/// that are not positive numbers, are refused by name.
 #[test]
-fn rope_frequency_factors_are_refused_not_ignored() {
+fn unusable_rope_frequency_factors_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut tiny = Tiny::new(GgmlDType::Q8_0);
-    let factors = Tensor::ones(32, candle_core::DType::F32, &Device::Cpu).unwrap();
-    tiny.tensors.push((
-        "rope_freqs.weight".into(),
-        QTensor::quantize(&factors, GgmlDType::F32).unwrap(),
-    ));
+    let with_factors = |values: Vec<f32>, name: &str| {
+        let mut tiny = Tiny::new(GgmlDType::Q8_0);
+        let n = values.len();
+        let factors = Tensor::from_vec(values, n, &Device::Cpu).unwrap();
+        tiny.tensors.push((
+            "rope_freqs.weight".into(),
+            QTensor::quantize(&factors, GgmlDType::F32).unwrap(),
+        ));
+        tiny.write(&dir, name)
+    };
+    // 4 heads of 64: 32 rotary pairs.
+    let good = with_factors((0..32).map(|i| 1.0 + i as f32 / 4.0).collect(), "good.gguf");
+    let model = Model::load(&good).unwrap();
+    assert!(model.weights.rope_factors.fixed.is_some());
     refused(
-        &tiny.write(&dir, "llama31.gguf"),
-        &["rope_freqs.weight", "Llama 3.1"],
+        &with_factors(vec![1.0; 31], "short.gguf"),
+        &["rope_freqs.weight", "31 values, expected 32"],
+    );
+    let mut zero = vec![1.0; 32];
+    zero[5] = 0.0;
+    refused(
+        &with_factors(zero, "zero.gguf"),
+        &["rope_freqs.weight", "not a positive number"],
     );
 }

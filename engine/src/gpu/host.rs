@@ -252,6 +252,7 @@ mod tests {
             rope_scaling_type: None,
             rope_scaling_factor: None,
             rope_scaling_original_context: None,
+            numerics: Default::default(),
         }
     }
 

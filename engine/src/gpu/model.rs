@@ -132,6 +132,18 @@ impl GpuModel {
     /// to bf16) and loads the glue kernels. Takes the runtime owned or as an
     /// `Arc` (models can share one).
     pub fn upload(model: &Model, runtime: impl Into<Arc<CudaRuntime>>) -> Result<Self> {
+        let c = &model.config;
+        let plain = matches!(c.arch, Arch::Llama | Arch::Qwen2)
+            && model.weights.rope_factors.fixed.is_none()
+            && model.weights.rope_factors.short.is_none();
+        if !plain {
+            anyhow::bail!(
+                "the GPU decoder runs llama and qwen2 models without RoPE factors; {} ({:?}) \
+                 runs on the CPU (leave out --gpu)",
+                c.name,
+                c.arch
+            );
+        }
         let rt: Arc<CudaRuntime> = runtime.into();
         let dims = Dims::new(&model.config)?;
         let stream = rt.stream().clone();
@@ -219,10 +231,7 @@ impl GpuModel {
         let this = Self {
             blas: CudaBlas::new(stream.clone()).context("creating the cuBLAS handle")?,
             output_norm: stream.clone_htod(&ones)?,
-            rope_layout: match config.arch {
-                Arch::Llama => RopeLayout::Interleaved,
-                Arch::Qwen2 => RopeLayout::Halves,
-            },
+            rope_layout: config.arch.rope_layout(),
             rt,
             glue,
             config,

@@ -108,6 +108,35 @@ impl Attention for FlashAttention {
     }
 }
 
+/// Exact attention with Gemma 2's soft-capped logits: the mode every Gemma 2
+/// session runs, whatever was asked (its sliding-window layers are given
+/// their window by the forward pass, through the same kernel).
+#[derive(Debug, Clone, Copy)]
+pub struct CappedAttention {
+    pub softcap: Option<f32>,
+}
+
+impl Attention for CappedAttention {
+    fn name(&self) -> &'static str {
+        "capped"
+    }
+
+    fn attend(
+        &self,
+        q: &[f32],
+        kv: &KvView,
+        out: &mut [f32],
+        shape: AttentionShape,
+        scale: f32,
+    ) -> AttentionStats {
+        let capping = attention::Capping {
+            softcap: self.softcap,
+            window: None,
+        };
+        attention::capped(q, kv.keys, kv.values, out, shape, scale, capping)
+    }
+}
+
 /// DSA-style sparse attention with a training-free (Quest) indexer.
 #[derive(Debug, Clone, Copy)]
 pub struct SparseAttention {

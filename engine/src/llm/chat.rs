@@ -75,7 +75,11 @@ impl ChatTemplate {
     /// The template of a loaded model: ChatML when its vocabulary has the
     /// ChatML markers, else the Jinja template in its GGUF.
     pub fn for_model(arch: Arch, tokenizer: &TextTokenizer) -> Result<Self> {
-        let Some(im_start) = tokenizer.token_id("<|im_start|>") else {
+        // The pinned models' ChatML is rendered by hand; any newer family
+        // (Qwen3's thinking switch, Phi-3, Gemma 2) by its own template.
+        let chatml = matches!(arch, Arch::Llama | Arch::Qwen2) || tokenizer.chat_template.is_none();
+        let im_start = tokenizer.token_id("<|im_start|>").filter(|_| chatml);
+        let Some(im_start) = im_start else {
             let source = tokenizer.chat_template.clone().context(
                 "the model is not ChatML and its GGUF has no chat template \
                  (tokenizer.chat_template): folio cannot tell how to prompt it",
@@ -107,6 +111,7 @@ impl ChatTemplate {
         let default_system = match arch {
             Arch::Qwen2 => "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
             Arch::Llama => "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+            Arch::Qwen3 | Arch::Phi3 | Arch::Gemma2 => "",
         };
         Ok(Self {
             turns: Turns::ChatMl { im_start, im_end },

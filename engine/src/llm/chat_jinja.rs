@@ -54,6 +54,8 @@ pub(crate) fn render(
             t.render(context! {
                 messages => marked,
                 add_generation_prompt => true,
+                // Qwen3's templates: answer directly, no <think> block.
+                enable_thinking => false,
                 bos_token => token(tokenizer.bos_id),
                 eos_token => token(tokenizer.eos_id),
             })

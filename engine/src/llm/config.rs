@@ -4,17 +4,76 @@ use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 use serde::Serialize;
 
-use super::rope::RopeScaling;
+use super::rope::{RopeLayout, RopeScaling};
 
 /// Architectures the forward pass implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
-    /// Llama (SmolLM2): no attention biases; GGUF stores Q/K rows permuted for
-    /// interleaved (GPT-J style) rotary pairs.
+    /// Llama 2/3.x, Mistral, SmolLM: no attention biases; GGUF stores Q/K
+    /// rows permuted for interleaved (GPT-J style) rotary pairs; Llama 3.1
+    /// and later carry per-pair frequency factors (`rope_freqs.weight`).
     Llama,
-    /// Qwen2: biases on q/k/v; rotary pairs are the two halves of each head.
+    /// Qwen2 and 2.5: biases on q/k/v; rotary pairs are the two halves of
+    /// each head ("NeoX" style).
     Qwen2,
+    /// Qwen3 (dense): no biases; each head's query and key RMS-normalized
+    /// (`attn_q_norm`, `attn_k_norm`) before RoPE.
+    Qwen3,
+    /// Phi-3 and 3.5: Q, K and V in one tensor (`attn_qkv`), gate and up in
+    /// one (`ffn_up`, gate first); long-context files carry short and long
+    /// RoPE factors (LongRoPE).
+    Phi3,
+    /// Gemma 2: embeddings scaled by sqrt(hidden), RMS norms after attention
+    /// and after the FFN too, GeGLU, attention logits soft-capped, every
+    /// other layer (the even ones) attending within a sliding window, and
+    /// the output logits soft-capped.
+    Gemma2,
+}
+
+impl Arch {
+    /// The names folio runs, for errors that say what it can run.
+    pub const SUPPORTED: &'static str =
+        "llama (Llama 2/3.x, Mistral, SmolLM), qwen2, qwen3, phi3 and gemma2";
+
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            "qwen3" => Arch::Qwen3,
+            "phi3" => Arch::Phi3,
+            "gemma2" => Arch::Gemma2,
+            _ => return None,
+        })
+    }
+
+    /// How rotary pairs are laid out in this architecture's GGUF weights.
+    pub fn rope_layout(self) -> RopeLayout {
+        match self {
+            Arch::Llama => RopeLayout::Interleaved,
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Phi3 | Arch::Gemma2 => RopeLayout::Halves,
+        }
+    }
+}
+
+/// Numerics only some architectures have (Gemma 2's caps and window,
+/// LongRoPE's attention factor); the defaults are a plain decoder's.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArchNumerics {
+    /// Attention logits become `cap · tanh(logit / cap)` (Gemma 2: 50).
+    pub attn_softcap: Option<f32>,
+    /// Output logits become `cap · tanh(logit / cap)` (Gemma 2: 30).
+    pub final_softcap: Option<f32>,
+    /// Keys a query sees in the sliding-window layers, itself included
+    /// (Gemma 2: 4096, on even layers).
+    pub sliding_window: Option<usize>,
+    /// Multiplier on queries before attention in place of `1/sqrt(head_dim)`
+    /// (Gemma 2 27B uses `1/sqrt(hidden/heads)`).
+    pub query_scale: Option<f32>,
+    /// Multiplier on the attention logits from the GGUF's
+    /// `rope.scaling.attn_factor` (LongRoPE files; applied squared, to
+    /// queries and keys both, as llama.cpp does).
+    pub rope_attn_factor: Option<f32>,
 }
 
 /// Shape and numerics of a model, everything the forward pass and the router
@@ -42,19 +101,20 @@ pub struct ModelConfig {
     /// Context the scaling was declared against
     /// (`{arch}.rope.scaling.original_context_length`).
     pub rope_scaling_original_context: Option<usize>,
+    /// What only some architectures have.
+    pub numerics: ArchNumerics,
 }
 
 impl ModelConfig {
-    /// Reads the hyper-parameters of a llama or qwen2 GGUF.
+    /// Reads the hyper-parameters of a GGUF of one of the [`Arch`]s.
     pub fn from_gguf(content: &Content) -> Result<Self> {
         let md = &content.metadata;
         let arch_name = get_str(content, "general.architecture")?;
-        let arch = match arch_name.as_str() {
-            "llama" => Arch::Llama,
-            "qwen2" => Arch::Qwen2,
-            other => {
-                bail!("unsupported architecture '{other}': folio runs llama and qwen2 GGUF models")
-            }
+        let Some(arch) = Arch::from_name(&arch_name) else {
+            bail!(
+                "unsupported architecture '{arch_name}': folio runs {}",
+                Arch::SUPPORTED
+            )
         };
         let key = |k: &str| format!("{arch_name}.{k}");
         let n_heads = get_usize(content, &key("attention.head_count"))?;
@@ -67,7 +127,7 @@ impl ModelConfig {
             Some(Value::Array(tokens)) => tokens.len(),
             _ => bail!("GGUF has no tokenizer.ggml.tokens"),
         };
-        let config = Self {
+        let mut config = Self {
             arch,
             name: get_str(content, "general.name").unwrap_or_else(|_| arch_name.clone()),
             n_layers: get_usize(content, &key("block_count"))?,
@@ -88,7 +148,9 @@ impl ModelConfig {
                 &key("rope.scaling.original_context_length"),
             )
             .ok(),
+            numerics: ArchNumerics::default(),
         };
+        config.numerics = read_numerics(content, arch, &key, &config);
         config.check()?;
         Ok(config)
     }
@@ -176,6 +238,38 @@ impl ModelConfig {
     /// Bytes of f32 KV cache one token occupies across all layers.
     pub fn kv_bytes_per_token_f32(&self) -> usize {
         2 * self.n_layers * self.n_kv_heads * self.head_dim * 4
+    }
+}
+
+/// The numerics of [`ArchNumerics`] this architecture declares.
+fn read_numerics(
+    content: &Content,
+    arch: Arch,
+    key: &dyn Fn(&str) -> String,
+    config: &ModelConfig,
+) -> ArchNumerics {
+    let f32_key = |k: &str| get_f32(content, &key(k)).ok().filter(|v| v.is_finite());
+    let rope_attn_factor = f32_key("rope.scaling.attn_factor").filter(|f| *f > 0.0);
+    if arch != Arch::Gemma2 {
+        return ArchNumerics {
+            rope_attn_factor,
+            ..ArchNumerics::default()
+        };
+    }
+    // As llama.cpp: Gemma 2 27B (46 layers) scales queries by the model's
+    // width per head, the others by the head dimension.
+    let per_head = if config.n_layers == 46 {
+        config.hidden / config.n_heads
+    } else {
+        config.head_dim
+    };
+    ArchNumerics {
+        attn_softcap: f32_key("attn_logit_softcapping").filter(|c| *c > 0.0),
+        final_softcap: f32_key("final_logit_softcapping").filter(|c| *c > 0.0),
+        sliding_window: Some(get_usize(content, &key("attention.sliding_window")).unwrap_or(4096))
+            .filter(|w| *w > 0),
+        query_scale: Some(1.0 / (per_head as f32).sqrt()),
+        rope_attn_factor,
     }
 }
 

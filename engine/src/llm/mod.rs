@@ -15,9 +15,11 @@ mod spm;
 pub mod tokenizer;
 pub mod weights;
 
-pub use attention::{Attention, AttentionMode, DenseAttention, FlashAttention, SparseAttention};
+pub use attention::{
+    Attention, AttentionMode, CappedAttention, DenseAttention, FlashAttention, SparseAttention,
+};
 pub use chat::{document_qa, ChatMessage, ChatTemplate, Role};
-pub use config::{Arch, ModelConfig};
+pub use config::{Arch, ArchNumerics, ModelConfig};
 pub use folio_kernels::attention::{AttentionShape, AttentionStats, KeySummaries, SparseConfig};
 pub use generate::{
     generate, perplexity, token_losses, Decoder, GenerateOptions, Generation, ReadStats, StopReason,

@@ -1,4 +1,6 @@
-//! Our forward pass for llama and qwen2 decoders.
+//! Our forward pass for the decoders of [`Arch`]: llama, qwen2, qwen3, phi3
+//! and gemma2 differ only in the steps marked by their weights and
+//! [`ArchNumerics`](super::config::ArchNumerics).
 //!
 //! A [`Model`] is immutable after load and can serve many [`Session`]s; a
 //! session owns a KV cache, the attention algorithm and the RoPE frequencies,
@@ -10,10 +12,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candle_core::quantized::gguf_file::Content;
-use folio_kernels::ops::{add_in_place, rms_norm, swiglu};
+use folio_kernels::attention::{capped, Capping};
+use folio_kernels::ops::{add_in_place, geglu, rms_norm, swiglu};
 use folio_kernels::{AttentionShape, AttentionStats};
 
-use super::attention::{Attention, FlashAttention};
+use super::attention::{Attention, CappedAttention, FlashAttention};
 use super::chat::ChatTemplate;
 use super::config::{Arch, ModelConfig};
 use super::kv_cache::{KvCache, KvDtype, KvScratch};
@@ -70,10 +73,28 @@ impl Model {
 
     /// The rotary layout this architecture's GGUF weights expect.
     pub fn rope_layout(&self) -> RopeLayout {
-        match self.config.arch {
-            Arch::Llama => RopeLayout::Interleaved,
-            Arch::Qwen2 => RopeLayout::Halves,
-        }
+        self.config.arch.rope_layout()
+    }
+
+    /// The rotary embedding of a request of `tokens` tokens under
+    /// `scaling`, with the per-pair factors the file carries for that
+    /// length (Llama 3.1's fixed set, Phi-3's short or long set).
+    pub fn rope(&self, scaling: RopeScaling, tokens: usize) -> Rope {
+        let c = &self.config;
+        let original = c.rope_scaling_original_context.unwrap_or(c.trained_context);
+        Rope::new(c.rope_theta, c.rope_dim, self.rope_layout(), scaling)
+            .with_factors(self.weights.rope_factors.for_length(tokens, original))
+    }
+
+    /// The softmax changes of layer `layer` (Gemma 2's caps and its
+    /// windows on even layers), `None` for plain attention.
+    pub fn capping(&self, layer: usize) -> Option<Capping> {
+        let n = &self.config.numerics;
+        let capping = Capping {
+            softcap: n.attn_softcap,
+            window: n.sliding_window.filter(|_| layer % 2 == 0),
+        };
+        (capping != Capping::default()).then_some(capping)
     }
 }
 
@@ -145,8 +166,15 @@ pub enum Logits {
 }
 
 impl<'m> Session<'m> {
-    pub fn new(model: &'m Model, options: SessionOptions) -> Self {
+    pub fn new(model: &'m Model, mut options: SessionOptions) -> Self {
         let c = &model.config;
+        // Gemma 2's capped softmax is run by one exact kernel whatever mode
+        // was asked for; the session reports that kernel, not the request.
+        if let Some(capping) = model.capping(0) {
+            options.attention = Arc::new(CappedAttention {
+                softcap: capping.softcap,
+            });
+        }
         let mut cache = KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim, options.kv_dtype);
         if let Some(block) = options.attention.key_summary_block() {
             cache.keep_key_summaries(block);
@@ -155,12 +183,7 @@ impl<'m> Session<'m> {
             model,
             cache,
             scratch: KvScratch::default(),
-            rope: Rope::new(
-                c.rope_theta,
-                c.rope_dim,
-                model.rope_layout(),
-                options.rope_scaling,
-            ),
+            rope: model.rope(options.rope_scaling, 0),
             options,
             attention_stats: AttentionStats::default(),
             declared_length: 0,
@@ -194,10 +217,20 @@ impl<'m> Session<'m> {
     /// (only `Dynamic` depends on it).
     fn resolve_rope(&mut self, tokens: usize) {
         let resolved = self.options.rope_scaling.resolve(tokens);
-        if resolved != self.rope.scaling {
-            let c = &self.model.config;
-            self.rope = Rope::new(c.rope_theta, c.rope_dim, self.model.rope_layout(), resolved);
-        }
+        self.rope = self.model.rope(resolved, tokens);
+    }
+
+    /// The factor on `q·k`: the model's query scale (`1/sqrt(head_dim)`
+    /// unless it says otherwise), YaRN's temperature, and LongRoPE's
+    /// attention factor on queries and keys both.
+    fn attention_scale(&self) -> f32 {
+        let c = &self.model.config;
+        let query = c
+            .numerics
+            .query_scale
+            .unwrap_or(1.0 / (c.head_dim as f32).sqrt());
+        let long_rope = c.numerics.rope_attn_factor.unwrap_or(1.0);
+        query * self.rope.scaling.attention_factor() * long_rope * long_rope
     }
 
     /// Forgets the conversation.
@@ -270,8 +303,12 @@ impl<'m> Session<'m> {
             }
             w.embed(tok, &mut x);
         }
+        if c.arch == Arch::Gemma2 {
+            let s = (h as f32).sqrt();
+            x.iter_mut().for_each(|v| *v *= s);
+        }
         let (q_dim, kv_dim) = (c.n_heads * d, c.n_kv_heads * d);
-        let scale = self.rope.scaling.attention_factor() / (d as f32).sqrt();
+        let scale = self.attention_scale();
         let shape = AttentionShape {
             n_heads: c.n_heads,
             n_kv_heads: c.n_kv_heads,
@@ -286,7 +323,14 @@ impl<'m> Session<'m> {
         let mut q = vec![0f32; t * q_dim];
         let mut attn = vec![0f32; t * q_dim];
         let (mut new_keys, mut new_values) = (vec![0f32; t * kv_dim], vec![0f32; t * kv_dim]);
-        for (layer, kv) in w.layers.iter().zip(self.cache.layers.iter_mut()) {
+        let mut post = vec![0f32; t * h];
+        let mut head_normed = Vec::new();
+        for (i, (layer, kv)) in w
+            .layers
+            .iter()
+            .zip(self.cache.layers.iter_mut())
+            .enumerate()
+        {
             rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut normed);
             let qkv = layer.qkv.forward(&normed, t, products);
             for (r, row) in qkv.chunks_exact(q_dim + 2 * kv_dim).enumerate() {
@@ -294,20 +338,51 @@ impl<'m> Session<'m> {
                 new_keys[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(&row[q_dim..q_dim + kv_dim]);
                 new_values[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(&row[q_dim + kv_dim..]);
             }
+            if let Some((q_norm, k_norm)) = &layer.qk_norms {
+                // Each head's vector is one row of `head_dim`.
+                for (buf, weight) in [(&mut q, q_norm), (&mut new_keys, k_norm)] {
+                    head_normed.resize(buf.len(), 0.0);
+                    rms_norm(buf, weight, c.rms_eps, &mut head_normed);
+                    buf.copy_from_slice(&head_normed);
+                }
+            }
             self.rope.apply(&rope_table, &mut q, c.n_heads, d);
             self.rope.apply(&rope_table, &mut new_keys, c.n_kv_heads, d);
             kv.append(&new_keys, &new_values);
             let view = kv.view(&mut self.scratch, start + t);
-            let stats = self
-                .options
-                .attention
-                .attend(&q, &view, &mut attn, shape, scale);
+            let stats = match self.model.capping(i) {
+                Some(capping) => {
+                    capped(&q, view.keys, view.values, &mut attn, shape, scale, capping)
+                }
+                None => self
+                    .options
+                    .attention
+                    .attend(&q, &view, &mut attn, shape, scale),
+            };
             self.attention_stats.merge(stats);
-            add_in_place(&mut x, &layer.attn_out.forward(&attn, t, products));
+            let attn_out = layer.attn_out.forward(&attn, t, products);
+            add_residual(
+                &mut x,
+                &attn_out,
+                layer.attn_post_norm.as_deref(),
+                c.rms_eps,
+                &mut post,
+            );
             rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut normed);
             let gate_up = layer.gate_up.forward(&normed, t, products);
-            swiglu(&gate_up, c.ffn_hidden, &mut act);
-            add_in_place(&mut x, &layer.down.forward(&act, t, products));
+            if c.arch == Arch::Gemma2 {
+                geglu(&gate_up, c.ffn_hidden, &mut act);
+            } else {
+                swiglu(&gate_up, c.ffn_hidden, &mut act);
+            }
+            let ffn_out = layer.down.forward(&act, t, products);
+            add_residual(
+                &mut x,
+                &ffn_out,
+                layer.ffn_post_norm.as_deref(),
+                c.rms_eps,
+                &mut post,
+            );
         }
         self.cache.len += t;
         let Some(rows) = logit_rows else {
@@ -327,6 +402,22 @@ impl<'m> Session<'m> {
         } else {
             products
         };
-        Ok(w.output.forward(&last, n, last_products))
+        let mut logits = w.output.forward(&last, n, last_products);
+        if let Some(cap) = c.numerics.final_softcap {
+            logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+        }
+        Ok(logits)
+    }
+}
+
+/// `x += y`, through an RMS norm of `y` first where the block has one
+/// (Gemma 2's post-attention and post-FFN norms); `scratch` is `y`-sized.
+fn add_residual(x: &mut [f32], y: &[f32], norm: Option<&[f32]>, eps: f32, scratch: &mut [f32]) {
+    match norm {
+        Some(weight) => {
+            rms_norm(y, weight, eps, scratch);
+            add_in_place(x, scratch);
+        }
+        None => add_in_place(x, y),
     }
 }

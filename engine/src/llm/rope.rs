@@ -220,6 +220,19 @@ impl Rope {
         }
     }
 
+    /// Divides each pair's frequency by the model's factor for it (Llama
+    /// 3.1's `rope_freqs`, Phi-3's LongRoPE factors), as llama.cpp does on
+    /// top of any scaling. Factors of the wrong count are the loader's
+    /// error, checked there; here they are ignored past the pairs.
+    pub fn with_factors(mut self, factors: Option<&[f32]>) -> Self {
+        if let Some(factors) = factors {
+            for (f, factor) in self.inv_freq.iter_mut().zip(factors) {
+                *f /= factor;
+            }
+        }
+        self
+    }
+
     /// The angles of `rows` consecutive positions from `first_pos`.
     pub fn table(&self, first_pos: usize, rows: usize) -> RopeTable {
         let pairs = self.inv_freq.len();

@@ -1,4 +1,4 @@
-//! Weights of a llama/qwen2 GGUF, used in place in the file's own blocks.
+//! Weights of a GGUF decoder, used in place in the file's own blocks.
 //!
 //! The file is memory-mapped and every matrix is a view of its bytes
 //! ([`BlockMatrix`] over [`WeightBytes`]): nothing is dequantized or copied
@@ -178,13 +178,125 @@ impl Linear {
 /// One transformer block.
 pub struct Layer {
     pub attn_norm: Vec<f32>,
-    /// Q, K and V, output concatenated.
+    /// Q, K and V, output concatenated (one fused tensor or three).
     pub qkv: Linear,
+    /// Per-head RMS norms of queries and keys before RoPE (Qwen3),
+    /// `head_dim` weights each.
+    pub qk_norms: Option<(Vec<f32>, Vec<f32>)>,
     pub attn_out: Linear,
+    /// RMS norm of the attention output before the residual (Gemma 2).
+    pub attn_post_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
-    /// Gate and up projections, output concatenated.
+    /// Gate and up projections, output concatenated (one fused tensor or two).
     pub gate_up: Linear,
     pub down: Linear,
+    /// RMS norm of the FFN output before the residual (Gemma 2).
+    pub ffn_post_norm: Option<Vec<f32>>,
+}
+
+impl Layer {
+    /// Block `i`'s tensors, in the layout its architecture stores them.
+    fn load(r: &Reader, c: &ModelConfig, i: usize) -> Result<Self> {
+        let h = c.hidden;
+        let (q_dim, kv_dim) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+        let p = |s: &str| format!("blk.{i}.{s}");
+        let qkv_bias = if c.arch == Arch::Qwen2 || r.has(&p("attn_q.bias")) {
+            let mut b = r.vec(&p("attn_q.bias"), q_dim)?;
+            b.extend(r.vec(&p("attn_k.bias"), kv_dim)?);
+            b.extend(r.vec(&p("attn_v.bias"), kv_dim)?);
+            Some(b)
+        } else {
+            None
+        };
+        // Phi-3 stores Q, K and V as one matrix; the others as three.
+        let qkv_parts = if r.has(&p("attn_qkv.weight")) {
+            vec![r.shaped(&p("attn_qkv.weight"), q_dim + 2 * kv_dim, h)?]
+        } else {
+            vec![
+                r.shaped(&p("attn_q.weight"), q_dim, h)?,
+                r.shaped(&p("attn_k.weight"), kv_dim, h)?,
+                r.shaped(&p("attn_v.weight"), kv_dim, h)?,
+            ]
+        };
+        // Phi-3 stores gate and up as one matrix, gate rows first.
+        let gate_up_parts = if r.has(&p("ffn_gate.weight")) {
+            vec![
+                r.shaped(&p("ffn_gate.weight"), c.ffn_hidden, h)?,
+                r.shaped(&p("ffn_up.weight"), c.ffn_hidden, h)?,
+            ]
+        } else {
+            vec![r.shaped(&p("ffn_up.weight"), 2 * c.ffn_hidden, h)?]
+        };
+        let qk_norms = if c.arch == Arch::Qwen3 {
+            Some((
+                r.vec(&p("attn_q_norm.weight"), c.head_dim)?,
+                r.vec(&p("attn_k_norm.weight"), c.head_dim)?,
+            ))
+        } else {
+            None
+        };
+        let gemma = c.arch == Arch::Gemma2;
+        let post_norm = |name: &str| gemma.then(|| r.vec(&p(name), h)).transpose();
+        Ok(Layer {
+            attn_norm: r.vec(&p("attn_norm.weight"), h)?,
+            qkv: Linear::new(qkv_parts, qkv_bias)?,
+            qk_norms,
+            attn_out: Linear::new(vec![r.shaped(&p("attn_output.weight"), h, q_dim)?], None)?,
+            attn_post_norm: post_norm("post_attention_norm.weight")?,
+            ffn_norm: r.vec(&p("ffn_norm.weight"), h)?,
+            gate_up: Linear::new(gate_up_parts, None)?,
+            down: Linear::new(
+                vec![r.shaped(&p("ffn_down.weight"), h, c.ffn_hidden)?],
+                None,
+            )?,
+            ffn_post_norm: post_norm("post_ffw_norm.weight")?,
+        })
+    }
+}
+
+/// Per-pair RoPE frequency factors some files carry: one fixed set (Llama
+/// 3.1's `rope_freqs`) or a short and a long set (Phi-3's LongRoPE,
+/// chosen by the request's length as llama.cpp chooses by its context).
+#[derive(Debug, Clone, Default)]
+pub struct RopeFactors {
+    pub fixed: Option<Vec<f32>>,
+    pub short: Option<Vec<f32>>,
+    pub long: Option<Vec<f32>>,
+}
+
+impl RopeFactors {
+    fn load(r: &Reader, c: &ModelConfig) -> Result<Self> {
+        let pairs = c.rope_dim / 2;
+        let read = |name: &str| -> Result<Option<Vec<f32>>> {
+            if !r.has(name) {
+                return Ok(None);
+            }
+            let factors = r.vec(name, pairs)?;
+            if factors.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
+                bail!("tensor {name} holds a RoPE factor that is not a positive number");
+            }
+            Ok(Some(factors))
+        };
+        Ok(Self {
+            fixed: read("rope_freqs.weight")?,
+            short: read("rope_factors_short.weight")?,
+            long: read("rope_factors_long.weight")?,
+        })
+    }
+
+    /// The factors a request of `tokens` tokens runs with, where the model
+    /// was trained on `original` positions before its LongRoPE extension.
+    pub fn for_length(&self, tokens: usize, original: usize) -> Option<&[f32]> {
+        if let Some(fixed) = &self.fixed {
+            return Some(fixed);
+        }
+        let long = tokens > original;
+        match (&self.short, &self.long) {
+            (_, Some(l)) if long => Some(l),
+            (Some(s), _) => Some(s),
+            (None, l) => l.as_deref(),
+        }
+    }
 }
 
 /// Every weight of a model.
@@ -196,6 +308,7 @@ pub struct Weights {
     /// `[vocab, hidden]`; the embedding matrix itself when the model ties them.
     pub output: Linear,
     pub tied_output: bool,
+    pub rope_factors: RopeFactors,
 }
 
 /// The block format of a GGUF tensor type, or an error naming the ones
@@ -319,61 +432,14 @@ impl Weights {
             map: Arc::new(map),
         };
         let (h, c) = (config.hidden, config);
-        // Llama 3.1-style RoPE keeps per-dimension frequency factors in a
-        // tensor; a forward pass that ignored it would answer, wrongly.
-        if r.has("rope_freqs.weight") {
-            bail!(
-                "{} scales RoPE with per-dimension frequency factors (rope_freqs.weight, as \
-                 Llama 3.1 and later do), which folio does not apply yet; it runs llama GGUFs \
-                 without them (Llama 2, Llama 3.0, Mistral, SmolLM) and qwen2",
-                path.display()
-            );
-        }
         let embeddings = r.shaped("token_embd.weight", c.vocab_size, h)?;
-        let (q_dim, kv_dim) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
-        let biases = c.arch == Arch::Qwen2;
         let layers = (0..c.n_layers)
-            .map(|i| {
-                let p = |s: &str| format!("blk.{i}.{s}");
-                let qkv_bias = if biases {
-                    let mut b = r.vec(&p("attn_q.bias"), q_dim)?;
-                    b.extend(r.vec(&p("attn_k.bias"), kv_dim)?);
-                    b.extend(r.vec(&p("attn_v.bias"), kv_dim)?);
-                    Some(b)
-                } else {
-                    None
-                };
-                Ok(Layer {
-                    attn_norm: r.vec(&p("attn_norm.weight"), h)?,
-                    qkv: Linear::new(
-                        vec![
-                            r.shaped(&p("attn_q.weight"), q_dim, h)?,
-                            r.shaped(&p("attn_k.weight"), kv_dim, h)?,
-                            r.shaped(&p("attn_v.weight"), kv_dim, h)?,
-                        ],
-                        qkv_bias,
-                    )?,
-                    attn_out: Linear::new(
-                        vec![r.shaped(&p("attn_output.weight"), h, q_dim)?],
-                        None,
-                    )?,
-                    ffn_norm: r.vec(&p("ffn_norm.weight"), h)?,
-                    gate_up: Linear::new(
-                        vec![
-                            r.shaped(&p("ffn_gate.weight"), c.ffn_hidden, h)?,
-                            r.shaped(&p("ffn_up.weight"), c.ffn_hidden, h)?,
-                        ],
-                        None,
-                    )?,
-                    down: Linear::new(
-                        vec![r.shaped(&p("ffn_down.weight"), h, c.ffn_hidden)?],
-                        None,
-                    )?,
-                })
-            })
+            .map(|i| Layer::load(&r, c, i))
             .collect::<Result<Vec<_>>>()?;
+        let rope_factors = RopeFactors::load(&r, c)?;
         let output_norm = r.vec("output_norm.weight", h)?;
-        let tied_output = !r.has("output.weight");
+        // Gemma 2 always ties them (llama.cpp ignores an `output.weight`).
+        let tied_output = !r.has("output.weight") || c.arch == Arch::Gemma2;
         let output = if tied_output {
             Linear::new(vec![embeddings.clone()], None)?
         } else {
@@ -385,6 +451,7 @@ impl Weights {
             output_norm,
             output,
             tied_output,
+            rope_factors,
         })
     }
 
@@ -421,6 +488,11 @@ impl Weights {
             .iter()
             .map(|l| {
                 (l.attn_norm.len() + l.ffn_norm.len()) * 4
+                    + [&l.attn_post_norm, &l.ffn_post_norm]
+                        .iter()
+                        .filter_map(|n| n.as_ref())
+                        .map(|n| n.len() * 4)
+                        .sum::<usize>()
                     + l.qkv.bytes()
                     + l.attn_out.bytes()
                     + l.gate_up.bytes()

@@ -16,15 +16,18 @@
 //!   `q_len × kv_len` score matrix of one head (quadratic memory, on purpose);
 //! - [`flash`]: FlashAttention's tiled online softmax, exact, memory per
 //!   worker independent of the lengths, split-K for single-row decode;
+//! - [`capped`]: exact, with Gemma 2's logit soft-cap and sliding window;
 //! - [`sparse`]: content-aware block-sparse attention with a training-free
 //!   (Quest) indexer over [`KeySummaries`].
 
+mod capped;
 mod dense;
 mod flash;
 mod indexer;
 mod sparse;
 mod tile;
 
+pub use capped::{capped, Capping};
 pub use dense::dense;
 pub use flash::flash;
 pub use indexer::KeySummaries;
