@@ -92,7 +92,7 @@ impl Model {
         let n = &self.config.numerics;
         let capping = Capping {
             softcap: n.attn_softcap,
-            window: n.sliding_window.filter(|_| layer % 2 == 0),
+            window: n.sliding_window.filter(|_| layer.is_multiple_of(2)),
         };
         (capping != Capping::default()).then_some(capping)
     }
