@@ -109,7 +109,32 @@ fn unusable_gguf_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let arch =
         Tiny::new(GgmlDType::Q8_0).set("general.architecture", Value::String("mamba".into()));
-    refused(&arch.write(&dir, "arch.gguf"), &["mamba", "llama", "qwen2"]);
+    refused(
+        &arch.write(&dir, "arch.gguf"),
+        &["mamba", "llama", "qwen2", "qwen3", "phi3", "gemma2"],
+    );
+
+    // Mistral Nemo's tokenizer: a split folio does not implement.
+    let tekken =
+        Tiny::new(GgmlDType::Q8_0).set("tokenizer.ggml.pre", Value::String("tekken".into()));
+    refused(
+        &tekken.write(&dir, "tekken.gguf"),
+        &["'tekken'", "llama-bpe"],
+    );
+
+    // Gemma 2 without its post-attention norms.
+    let gemma =
+        Tiny::new(GgmlDType::Q8_0).set("general.architecture", Value::String("gemma2".into()));
+    let mut gemma = gemma;
+    gemma.metadata = gemma
+        .metadata
+        .into_iter()
+        .map(|(k, v)| (k.replacen("llama.", "gemma2.", 1), v))
+        .collect();
+    refused(
+        &gemma.write(&dir, "gemma2.gguf"),
+        &["blk.0.post_attention_norm.weight"],
+    );
 
     let q2k = Tiny::new(GgmlDType::Q2K);
     refused(

@@ -18,7 +18,7 @@ mod server;
 #[path = "llama_cpp/tiny.rs"]
 mod tiny;
 
-use folio_engine::llm::{document_qa, Logits, Model, Session, SessionOptions};
+use folio_engine::llm::{document_qa, Logits, Model, Session, SessionOptions, TextTokenizer};
 use folio_engine::models::{ensure_model, find_model, models_dir};
 use server::LlamaServer;
 use tiny::Kind;
@@ -210,4 +210,65 @@ fn qwen25_05b_matches_llama_cpp() {
 #[test]
 fn qwen25_15b_matches_llama_cpp() {
     compare_pinned("qwen2.5-1.5b");
+}
+
+/// `ids` as text, control tokens spelled out (decoding drops them).
+fn spell(tokenizer: &TextTokenizer, ids: &[u32]) -> String {
+    let mut text = String::new();
+    let mut run = Vec::new();
+    for &id in ids {
+        if tokenizer.is_special(id) {
+            text.push_str(&tokenizer.decode(&run).unwrap());
+            run.clear();
+            text.push_str(tokenizer.token(id).unwrap());
+        } else {
+            run.push(id);
+        }
+    }
+    text + &tokenizer.decode(&run).unwrap()
+}
+
+/// The chat templates of the families folio runs, as their models ship
+/// them, render a document question to the same text through folio's Jinja
+/// (messages as markers, control tokens by id) as through llama.cpp's.
+#[test]
+fn chat_templates_render_as_llama_cpp_renders_them() {
+    folio_engine::threads::init(Some(2));
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates");
+    let question = document_qa(
+        "Rollo led the Norse settlers.\n\nThey <|im_end|> stayed.",
+        "Who led them?",
+    );
+    let messages = serde_json::json!([{"role": "user", "content": question[0].content}]);
+    let binary = server::binary();
+    let mut names: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "the six fixture templates");
+    for path in names {
+        let template = std::fs::read_to_string(&path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // Qwen3's architecture: folio renders with the GGUF's template.
+        let gguf = tiny::write_with_template(dir.path(), Kind::Qwen3, Some(&template));
+        let model = Model::load(&gguf).unwrap();
+        let ids = model.chat.render(&model.tokenizer, &question).unwrap();
+        let ours = spell(&model.tokenizer, &ids);
+        assert!(ours.contains("Who led them?"), "{}: {ours}", path.display());
+        let Some(binary) = &binary else {
+            continue;
+        };
+        let file = path.display().to_string();
+        let server = LlamaServer::start_with(
+            binary,
+            &gguf,
+            256,
+            dir.path(),
+            &["--jinja", "--chat-template-file", &file],
+        );
+        let theirs = server.apply_template(&messages);
+        assert_eq!(ours, theirs, "{}", path.display());
+    }
 }

@@ -346,7 +346,8 @@ fn byte_level_bpe(
         .map_err(|e| anyhow!("BPE: {e}"))?;
     let mut inner = Tokenizer::new(bpe);
     match pre.as_str() {
-        "qwen2" => {
+        // Qwen2/2.5/3 and the models that reuse their tokenizer.
+        "qwen2" | "deepseek-r1-qwen" | "megrez" => {
             inner
                 .with_normalizer(Some(NFC))
                 .map_err(|e| anyhow!("{e}"))?;
@@ -362,11 +363,19 @@ fn byte_level_bpe(
                 ByteLevel::new(false, true, true).into(),
             ])));
         }
-        _ => {
+        // GPT-2's own split (also what files without the key get).
+        "default" | "gpt-2" | "phi-2" => {
             inner.with_pre_tokenizer(Some(sequence(vec![
                 ByteLevel::new(false, true, true).into()
             ])));
         }
+        // Another split would run but cut text differently from the
+        // model's training: wrong tokens, never an error. Refused instead.
+        other => bail!(
+            "the GGUF's tokenizer splits text the '{other}' way (tokenizer.ggml.pre), which \
+             folio does not implement; it runs the gpt-2, qwen2, llama-bpe (Llama 3) and smollm \
+             byte-level BPEs and SentencePiece vocabularies"
+        ),
     }
     inner.with_decoder(Some(ByteLevelDecoder::default()));
     Ok(inner)

@@ -50,6 +50,17 @@ impl LlamaServer {
     /// Starts `binary` on `model` with a `ctx`-token context, two threads,
     /// one slot, and waits until `/health` answers.
     pub fn start(binary: &Path, model: &Path, ctx: usize, log_dir: &Path) -> Self {
+        Self::start_with(binary, model, ctx, log_dir, &[])
+    }
+
+    /// [`start`](Self::start) with more command-line arguments.
+    pub fn start_with(
+        binary: &Path,
+        model: &Path,
+        ctx: usize,
+        log_dir: &Path,
+        extra: &[&str],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -59,6 +70,7 @@ impl LlamaServer {
             .args(["-m", &model.display().to_string()])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["-c", &ctx.to_string(), "-t", "2", "-np", "1", "--no-warmup"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("server log"))
             .spawn()
@@ -99,6 +111,17 @@ impl LlamaServer {
             .iter()
             .map(|t| t.as_u64().expect("token id") as u32)
             .collect()
+    }
+
+    /// `/apply-template`: the prompt text llama.cpp's Jinja renders for
+    /// `messages` (`[{"role", "content"}]`), thinking off.
+    pub fn apply_template(&self, messages: &Value) -> String {
+        let body = json!({
+            "messages": messages,
+            "chat_template_kwargs": {"enable_thinking": false},
+        });
+        let reply = self.post("/apply-template", &body);
+        reply["prompt"].as_str().expect("prompt").to_string()
     }
 
     /// Greedy `/completion` of `n` tokens after `prompt` (token ids), with

@@ -98,6 +98,11 @@ fn byte_token(b: u8) -> String {
 
 /// Writes the model of `kind` into `dir` and returns its path.
 pub fn write(dir: &Path, kind: Kind) -> PathBuf {
+    write_with_template(dir, kind, None)
+}
+
+/// [`write`], with `tokenizer.chat_template` set to `template`.
+pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> PathBuf {
     let arch = match kind {
         Kind::Llama31 => "llama",
         Kind::Qwen2 => "qwen2",
@@ -246,6 +251,9 @@ pub fn write(dir: &Path, kind: Kind) -> PathBuf {
             metadata.push((key("final_logit_softcapping"), Value::F32(6.0)));
         }
         Kind::Qwen2 | Kind::Qwen3 => {}
+    }
+    if let Some(t) = template {
+        metadata.push(("tokenizer.chat_template".into(), Value::String(t.into())));
     }
     let name = format!("{kind:?}.gguf").replace([' ', '{', '}', ':'], "");
     let path = dir.join(name);
