@@ -123,9 +123,8 @@ fn unusable_gguf_files_are_clear_errors() {
     );
 
     // Gemma 2 without its post-attention norms.
-    let gemma =
+    let mut gemma =
         Tiny::new(GgmlDType::Q8_0).set("general.architecture", Value::String("gemma2".into()));
-    let mut gemma = gemma;
     gemma.metadata = gemma
         .metadata
         .into_iter()
