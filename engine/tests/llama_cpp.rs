@@ -7,11 +7,17 @@
 //! builds it from the llama.cpp source in PyPI's `llama-cpp-python` sdist;
 //! with `FOLIO_REQUIRE_LLAMA_SERVER=1` its absence fails these tests).
 //!
-//! Tolerance: log-probabilities of llama.cpp's top 5 within 0.15 nats at
-//! every position (both sides multiply with 8-bit activations, quantized
-//! differently; measured worst cases are printed by each test), and the
-//! greedy token equal wherever llama.cpp's top two are further apart than
-//! twice that.
+//! Tolerances (the measured worst cases are printed by each test):
+//! - the small models hold their matrices in F32, so both sides compute in
+//!   f32 and differ by rounding only: every log-probability of llama.cpp's
+//!   top 5 within 0.01 nats of folio's, at every position;
+//! - the pinned models are quantized, and llama.cpp multiplies prompts with
+//!   8-bit activations where folio uses f32 tiles, so their logits differ
+//!   by quantization noise, which moves unlikely tokens' log-probabilities
+//!   most: each of llama.cpp's top-5 probabilities within 0.08 of folio's
+//!   (measured: 0.051 SmolLM2 Q4_1, 0.013 Qwen2.5-0.5B, 0.012 Qwen2.5-1.5B);
+//! - both: the greedy token equal wherever llama.cpp's top two probabilities
+//!   are more than 0.1 apart.
 
 #[path = "llama_cpp/server.rs"]
 mod server;
@@ -23,7 +29,14 @@ use folio_engine::models::{ensure_model, find_model, models_dir};
 use server::LlamaServer;
 use tiny::Kind;
 
-const TOLERANCE: f32 = 0.15;
+/// How close folio's next-token distribution must be to llama.cpp's.
+#[derive(Debug, Clone, Copy)]
+enum Tolerance {
+    /// Log-probabilities within this many nats (f32 on both sides).
+    LogProb(f32),
+    /// Probabilities within this much (quantized models).
+    Prob(f32),
+}
 
 fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -37,53 +50,74 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
 
 /// What one comparison measured.
 struct Agreement {
-    worst: f32,
+    worst_log_prob: f32,
+    worst_prob: f32,
     positions: usize,
     greedy_checked: usize,
     peak_probability: f32,
 }
 
-/// Runs `prompt` through llama.cpp (greedy, `steps` tokens) and folio
-/// (teacher-forced with llama.cpp's tokens), comparing every position.
-fn compare(model: &Model, server: &LlamaServer, prompt: &[u32], steps: usize) -> Agreement {
+/// Runs `prompt` through llama.cpp (greedy, at most `steps` tokens, to its
+/// end of turn) and folio (fed llama.cpp's tokens), comparing each position.
+fn compare(
+    model: &Model,
+    server: &LlamaServer,
+    prompt: &[u32],
+    steps: usize,
+    tolerance: Tolerance,
+) -> Agreement {
     let positions = server.complete(prompt, steps, 5);
-    assert_eq!(
-        positions.len(),
-        steps,
-        "llama.cpp generated {} tokens",
-        positions.len()
-    );
+    assert!(!positions.is_empty(), "llama.cpp generated nothing");
     let mut session = Session::new(model, SessionOptions::for_model(model));
     let mut logits = session.forward(prompt, Logits::Last).unwrap();
     let mut a = Agreement {
-        worst: 0.0,
-        positions: steps,
+        worst_log_prob: 0.0,
+        worst_prob: 0.0,
+        positions: positions.len(),
         greedy_checked: 0,
         peak_probability: 0.0,
     };
     for (step, at) in positions.iter().enumerate() {
         let ours = log_softmax(&logits);
         for &(id, theirs) in &at.top {
-            let diff = (ours[id as usize] - theirs).abs();
+            let mine = ours[id as usize];
+            let log_diff = (mine - theirs).abs();
+            let prob_diff = (mine.exp() - theirs.exp()).abs();
+            let within = match tolerance {
+                Tolerance::LogProb(t) => log_diff <= t,
+                Tolerance::Prob(t) => prob_diff <= t,
+            };
             assert!(
-                diff <= TOLERANCE,
-                "step {step}: token {id}: folio {} vs llama.cpp {theirs} (top: {:?})",
-                ours[id as usize],
+                within,
+                "step {step}: token {id}: folio log p {mine} vs llama.cpp {theirs} \
+                 (llama.cpp's top 5: {:?})",
                 at.top
             );
-            a.worst = a.worst.max(diff);
+            a.worst_log_prob = a.worst_log_prob.max(log_diff);
+            a.worst_prob = a.worst_prob.max(prob_diff);
         }
-        a.peak_probability = a.peak_probability.max(at.top[0].1.exp());
-        if at.top[0].1 - at.top[1].1 > 2.0 * TOLERANCE {
+        let top = at.top[0].1.exp();
+        a.peak_probability = a.peak_probability.max(top);
+        if top - at.top.get(1).map_or(0.0, |t| t.1.exp()) > 0.1 {
             let best = (0..ours.len())
                 .max_by(|&i, &j| ours[i].total_cmp(&ours[j]))
                 .unwrap();
             assert_eq!(best as u32, at.chosen, "step {step}: greedy tokens differ");
             a.greedy_checked += 1;
         }
-        logits = session.forward(&[at.chosen], Logits::Last).unwrap();
+        if step + 1 < positions.len() {
+            logits = session.forward(&[at.chosen], Logits::Last).unwrap();
+        }
     }
     a
+}
+
+fn report(name: &str, a: &Agreement) {
+    eprintln!(
+        "{name}: worst |Δ log p| {:.4}, |Δ p| {:.4} over {} positions; greedy checked at {}; \
+         peak p {:.2}",
+        a.worst_log_prob, a.worst_prob, a.positions, a.greedy_checked, a.peak_probability
+    );
 }
 
 fn compare_tiny(kind: Kind) {
@@ -114,11 +148,8 @@ fn compare_tiny(kind: Kind) {
         return;
     };
     let server = LlamaServer::start(&binary, &path, 256, dir.path());
-    let a = compare(&model, &server, &prompt, 8);
-    eprintln!(
-        "{kind:?}: worst |Δ log p| {:.4} over {} positions, greedy checked at {}, peak p {:.2}",
-        a.worst, a.positions, a.greedy_checked, a.peak_probability
-    );
+    let a = compare(&model, &server, &prompt, 8, Tolerance::LogProb(0.01));
+    report(&format!("{kind:?}"), &a);
     // The comparison means something only where the model prefers tokens.
     assert!(
         a.peak_probability > 0.2,
@@ -186,11 +217,8 @@ fn compare_pinned(id: &str) {
         "Who led the Norse raiders?",
     );
     let prompt = model.chat.render(&model.tokenizer, &messages).unwrap();
-    let a = compare(&model, &server, &prompt, 12);
-    eprintln!(
-        "{id}: worst |Δ log p| {:.4} over {} positions, greedy checked at {}",
-        a.worst, a.positions, a.greedy_checked
-    );
+    let a = compare(&model, &server, &prompt, 16, Tolerance::Prob(0.08));
+    report(id, &a);
     assert!(
         a.greedy_checked >= a.positions / 2,
         "{id}: too few clear greedy steps"

@@ -70,6 +70,10 @@ impl LlamaServer {
             .args(["-m", &model.display().to_string()])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["-c", &ctx.to_string(), "-t", "2", "-np", "1", "--no-warmup"])
+            // folio's default cache and kernel: f32 keys and values, exact
+            // attention (llama.cpp's defaults are an f16 cache and, where it
+            // can, its flash kernel).
+            .args(["-ctk", "f32", "-ctv", "f32", "-fa", "off"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("server log"))
@@ -124,8 +128,10 @@ impl LlamaServer {
         reply["prompt"].as_str().expect("prompt").to_string()
     }
 
-    /// Greedy `/completion` of `n` tokens after `prompt` (token ids), with
-    /// the top `k` log-probabilities at each generated position.
+    /// Greedy `/completion` of at most `n` tokens after `prompt` (token
+    /// ids), to the model's end of turn included, with the top `k`
+    /// log-probabilities at each generated position (end-of-turn tokens
+    /// keep their probability: `ignore_eos` would remove it).
     pub fn complete(&self, prompt: &[u32], n: usize, k: usize) -> Vec<Position> {
         let body = json!({
             "prompt": prompt,
@@ -133,7 +139,6 @@ impl LlamaServer {
             "n_probs": k,
             "temperature": 0.0,
             "cache_prompt": false,
-            "ignore_eos": true,
         });
         let reply = self.post("/completion", &body);
         reply["completion_probabilities"]

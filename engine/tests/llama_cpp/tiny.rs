@@ -1,6 +1,8 @@
 //! Small GGUF decoders of each architecture folio runs, written here with
 //! candle's GGUF writer: two layers, hidden 256, 4 query and 2 KV heads of
-//! 64, real tensors in real block types, weights from a seeded generator,
+//! 64, F32 tensors (so folio and llama.cpp both compute in f32 and differ by
+//! rounding only; block types are compared on the pinned models and against
+//! f64 references in `folio-kernels`), weights from a seeded generator,
 //! scaled so the next-token distribution is peaked (logits with a spread of
 //! a few nats), and a byte-level vocabulary llama.cpp loads.
 
@@ -16,23 +18,24 @@ const HEADS: usize = 4;
 const KV_HEADS: usize = 2;
 const HEAD_DIM: usize = 64;
 const LAYERS: usize = 2;
-/// 256 byte tokens, then `<|endoftext|>`, `<|im_start|>`, `<|im_end|>`.
-pub const VOCAB: usize = 259;
+/// 128 ASCII byte tokens, 128 words, one merge (`ab`), then `<|endoftext|>`,
+/// `<|im_start|>`, `<|im_end|>`.
+pub const VOCAB: usize = 260;
 
 /// What varies between the test models.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    /// Llama 3.1-style: per-pair `rope_freqs`, an untied output, K-quants.
+    /// Llama 3.1-style: per-pair `rope_freqs`, an untied output.
     Llama31,
-    /// Qwen2: q/k/v biases, tied output, Q8_0.
+    /// Qwen2: q/k/v biases, tied output.
     Qwen2,
-    /// Qwen3: per-head q/k RMS norms, Q5_0.
+    /// Qwen3: per-head q/k RMS norms.
     Qwen3,
     /// Phi-3 with LongRoPE factors; `long` makes the original context
     /// shorter than the prompt, so the long factors apply.
     Phi3 { long: bool },
     /// Gemma 2 with caps and a window small enough to bind in a short
-    /// prompt, F16 and BF16.
+    /// prompt.
     Gemma2,
 }
 
@@ -110,20 +113,28 @@ pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> Pa
         Kind::Phi3 { .. } => "phi3",
         Kind::Gemma2 => "gemma2",
     };
-    let mut tokens: Vec<Value> = (0..=255u8).map(|b| Value::String(byte_token(b))).collect();
+    // ASCII bytes as GPT-2 spells them ('\n' must be there for llama.cpp);
+    // the other 128 ids as ASCII words: llama.cpp's server drops the
+    // probabilities of generated tokens that leave incomplete UTF-8.
+    let mut tokens: Vec<Value> = (0..=255u8)
+        .map(|b| match b {
+            0..=127 => Value::String(byte_token(b)),
+            _ => Value::String(format!("w{b}")),
+        })
+        .collect();
+    tokens.push(Value::String("ab".into()));
     for special in ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] {
         tokens.push(Value::String(special.into()));
     }
-    let mut types = vec![Value::I32(1); 256];
+    let mut types = vec![Value::I32(1); 257];
     types.extend([Value::I32(3), Value::I32(3), Value::I32(3)]);
     let u = |v: usize| Value::U32(v as u32);
     let key = |k: &str| format!("{arch}.{k}");
     let mut metadata: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
-        (
-            "general.name".into(),
-            Value::String(format!("tiny {kind:?}")),
-        ),
+        // Not the family's name: llama.cpp sets token attributes by name
+        // ("phi3" expects `</s>`).
+        ("general.name".into(), Value::String("tiny decoder".into())),
         (key("block_count"), u(LAYERS)),
         (key("context_length"), u(4096)),
         (key("embedding_length"), u(HIDDEN)),
@@ -133,12 +144,16 @@ pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> Pa
         (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
         (key("rope.dimension_count"), u(HEAD_DIM)),
         ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.pre".into(), Value::String("default".into())),
+        ("tokenizer.ggml.pre".into(), Value::String("gpt-2".into())),
         ("tokenizer.ggml.tokens".into(), Value::Array(tokens)),
         ("tokenizer.ggml.token_type".into(), Value::Array(types)),
-        ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
-        ("tokenizer.ggml.bos_token_id".into(), u(256)),
-        ("tokenizer.ggml.eos_token_id".into(), u(258)),
+        // An empty array has no element type llama.cpp accepts.
+        (
+            "tokenizer.ggml.merges".into(),
+            Value::Array(vec![Value::String("a b".into())]),
+        ),
+        ("tokenizer.ggml.bos_token_id".into(), u(257)),
+        ("tokenizer.ggml.eos_token_id".into(), u(259)),
         ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
     ];
     let theta = match kind {
@@ -147,13 +162,6 @@ pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> Pa
         _ => 10_000.0,
     };
     metadata.push((key("rope.freq_base"), Value::F32(theta)));
-    let (matrix_type, down_type) = match kind {
-        Kind::Llama31 => (GgmlDType::Q4K, GgmlDType::Q6K),
-        Kind::Qwen2 => (GgmlDType::Q8_0, GgmlDType::Q8_0),
-        Kind::Qwen3 => (GgmlDType::Q5_0, GgmlDType::Q5K),
-        Kind::Phi3 { .. } => (GgmlDType::Q5_1, GgmlDType::Q4_1),
-        Kind::Gemma2 => (GgmlDType::F16, GgmlDType::BF16),
-    };
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15 ^ arch.len() as u64);
     let (q_dim, kv_dim) = (HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM);
     // Projections of std 0.08 keep attention away from one-hot; the
@@ -161,26 +169,26 @@ pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> Pa
     let w = 0.08;
     let mut tensors: Vec<(String, QTensor)> = vec![(
         "token_embd.weight".into(),
-        noise.tensor(VOCAB, HIDDEN, 0.2, GgmlDType::Q8_0),
+        noise.tensor(VOCAB, HIDDEN, 0.2, GgmlDType::F32),
     )];
     for i in 0..LAYERS {
         let p = |s: &str| format!("blk.{i}.{s}");
         tensors.push((p("attn_norm.weight"), noise.norm(HIDDEN)));
         if matches!(kind, Kind::Phi3 { .. }) {
-            let fused = noise.tensor(q_dim + 2 * kv_dim, HIDDEN, w, matrix_type);
+            let fused = noise.tensor(q_dim + 2 * kv_dim, HIDDEN, w, GgmlDType::F32);
             tensors.push((p("attn_qkv.weight"), fused));
         } else {
             tensors.push((
                 p("attn_q.weight"),
-                noise.tensor(q_dim, HIDDEN, w, matrix_type),
+                noise.tensor(q_dim, HIDDEN, w, GgmlDType::F32),
             ));
             tensors.push((
                 p("attn_k.weight"),
-                noise.tensor(kv_dim, HIDDEN, w, matrix_type),
+                noise.tensor(kv_dim, HIDDEN, w, GgmlDType::F32),
             ));
             tensors.push((
                 p("attn_v.weight"),
-                noise.tensor(kv_dim, HIDDEN, w, matrix_type),
+                noise.tensor(kv_dim, HIDDEN, w, GgmlDType::F32),
             ));
         }
         if kind == Kind::Qwen2 {
@@ -198,27 +206,27 @@ pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> Pa
         }
         tensors.push((
             p("attn_output.weight"),
-            noise.tensor(HIDDEN, q_dim, w, matrix_type),
+            noise.tensor(HIDDEN, q_dim, w, GgmlDType::F32),
         ));
         tensors.push((p("ffn_norm.weight"), noise.norm(HIDDEN)));
         if matches!(kind, Kind::Phi3 { .. }) {
             tensors.push((
                 p("ffn_up.weight"),
-                noise.tensor(2 * FFN, HIDDEN, w, matrix_type),
+                noise.tensor(2 * FFN, HIDDEN, w, GgmlDType::F32),
             ));
         } else {
             tensors.push((
                 p("ffn_gate.weight"),
-                noise.tensor(FFN, HIDDEN, w, matrix_type),
+                noise.tensor(FFN, HIDDEN, w, GgmlDType::F32),
             ));
             tensors.push((
                 p("ffn_up.weight"),
-                noise.tensor(FFN, HIDDEN, w, matrix_type),
+                noise.tensor(FFN, HIDDEN, w, GgmlDType::F32),
             ));
         }
         tensors.push((
             p("ffn_down.weight"),
-            noise.tensor(HIDDEN, FFN, w, down_type),
+            noise.tensor(HIDDEN, FFN, w, GgmlDType::F32),
         ));
         if kind == Kind::Gemma2 {
             tensors.push((p("post_attention_norm.weight"), noise.norm(HIDDEN)));
@@ -230,14 +238,14 @@ pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> Pa
         Kind::Llama31 => {
             tensors.push((
                 "output.weight".into(),
-                noise.tensor(VOCAB, HIDDEN, 0.2, GgmlDType::Q6K),
+                noise.tensor(VOCAB, HIDDEN, 0.2, GgmlDType::F32),
             ));
             tensors.push(("rope_freqs.weight".into(), noise.factors(8.0)));
         }
         Kind::Phi3 { long } => {
             tensors.push((
                 "output.weight".into(),
-                noise.tensor(VOCAB, HIDDEN, 0.2, GgmlDType::Q8_0),
+                noise.tensor(VOCAB, HIDDEN, 0.2, GgmlDType::F32),
             ));
             tensors.push(("rope_factors_short.weight".into(), noise.factors(1.5)));
             tensors.push(("rope_factors_long.weight".into(), noise.factors(6.0)));
@@ -248,7 +256,7 @@ pub fn write_with_template(dir: &Path, kind: Kind, template: Option<&str>) -> Pa
         Kind::Gemma2 => {
             metadata.push((key("attention.sliding_window"), u(8)));
             metadata.push((key("attn_logit_softcapping"), Value::F32(3.0)));
-            metadata.push((key("final_logit_softcapping"), Value::F32(6.0)));
+            metadata.push((key("final_logit_softcapping"), Value::F32(12.0)));
         }
         Kind::Qwen2 | Kind::Qwen3 => {}
     }
