@@ -9,7 +9,6 @@
 
 use std::arch::x86_64::*;
 
-use super::blocks::scale_min_k4;
 use super::{fused, BlockFormat};
 
 /// Q6_K's two high bits of each weight, from bits `shift, shift+1` of `qh`,
@@ -46,6 +45,7 @@ pub unsafe fn row_dot(
     let mask = _mm256_set1_epi8(15);
     let mut acc = _mm256_setzero_ps();
     let mut bias = 0f32;
+    let mut bias_acc = _mm256_setzero_ps();
     for j in 0..supers {
         let p = row.as_ptr().add(j * size);
         _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(1024) as *const i8);
@@ -56,16 +56,24 @@ pub unsafe fn row_dot(
         let d = match format {
             BlockFormat::Q4_K | BlockFormat::Q5_K => {
                 let (d, dmin) = (fused::f16_at(p), fused::f16_at(p.add(2)));
-                let scales = std::slice::from_raw_parts(p.add(4), 12);
+                let (scales, mins) = scales_and_mins_k4(p.add(4));
+                // Σ_j min_j · (sums of the activations of sub-block j), in
+                // f32 lanes: the half sums pairwise, put back in order.
+                let h0 = _mm256_loadu_ps(hs.as_ptr());
+                let h1 = _mm256_loadu_ps(hs.as_ptr().add(8));
+                let pairs = _mm256_permutevar8x32_ps(
+                    _mm256_hadd_ps(h0, h1),
+                    _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7),
+                );
+                bias_acc = _mm256_fmadd_ps(
+                    _mm256_mul_ps(_mm256_set1_ps(-dmin), _mm256_cvtepi32_ps(mins)),
+                    pairs,
+                    bias_acc,
+                );
                 let q5 = format == BlockFormat::Q5_K;
                 let qs = p.add(if q5 { 48 } else { 16 });
                 let qh = _mm256_loadu_si256(p.add(16) as *const __m256i);
-                let mut mins = 0f32;
                 for pair in 0..4 {
-                    let (sc0, m0) = scale_min_k4(2 * pair, scales);
-                    let (sc1, m1) = scale_min_k4(2 * pair + 1, scales);
-                    mins += m0 as f32 * (hs[4 * pair] + hs[4 * pair + 1])
-                        + m1 as f32 * (hs[4 * pair + 2] + hs[4 * pair + 3]);
                     let v = _mm256_loadu_si256(qs.add(32 * pair) as *const __m256i);
                     let mut lo = _mm256_and_si256(v, mask);
                     let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), mask);
@@ -82,13 +90,10 @@ pub unsafe fn row_dot(
                         );
                     }
                     let x0 = x.add(64 * pair);
-                    isum = _mm256_add_epi32(isum, scaled(lo, x0, _mm256_set1_epi16(sc0 as i16)));
-                    isum = _mm256_add_epi32(
-                        isum,
-                        scaled(hi, x0.add(32), _mm256_set1_epi16(sc1 as i16)),
-                    );
+                    let (sc_lo, sc_hi) = scale_pair(scales, pair);
+                    isum = _mm256_add_epi32(isum, scaled(lo, x0, sc_lo));
+                    isum = _mm256_add_epi32(isum, scaled(hi, x0.add(32), sc_hi));
                 }
-                bias -= dmin * mins;
                 d
             }
             _ => {
@@ -129,5 +134,45 @@ pub unsafe fn row_dot(
         };
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * xd[j]), acc);
     }
-    fused::hsum(acc) + bias
+    fused::hsum(acc) + fused::hsum(bias_acc) + bias
+}
+
+/// A Q4_K/Q5_K super-block's eight 6-bit sub-block scales, as i16 in both
+/// 128-bit lanes, and its eight 6-bit mins as i32, unpacked from the 12
+/// bytes at `p` with word operations (ggml's `utmp` arrangement) instead of
+/// one sub-block at a time.
+#[inline(always)]
+unsafe fn scales_and_mins_k4(p: *const u8) -> (__m256i, __m256i) {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let w = |i: usize| u32::from_le_bytes(std::ptr::read_unaligned(p.add(4 * i) as *const [u8; 4]));
+    let (w0, w1, w2) = (w(0), w(1), w(2));
+    // Scales 0-3 are the low 6 bits of bytes 0-3, 4-7 the low nibbles of
+    // bytes 8-11 with the top 2 bits of bytes 0-3; mins likewise from
+    // bytes 4-7 and the high nibbles of bytes 8-11 with bytes 4-7's top bits.
+    let scales_lo = w0 & LOW6;
+    let scales_hi = (w2 & LOW4) | (((w0 >> 6) & LOW2) << 4);
+    let mins_lo = w1 & LOW6;
+    let mins_hi = ((w2 >> 4) & LOW4) | (((w1 >> 6) & LOW2) << 4);
+    let scales = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, scales_hi as i32, scales_lo as i32));
+    let mins = _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, mins_hi as i32, mins_lo as i32));
+    (_mm256_set_m128i(scales, scales), mins)
+}
+
+/// The i16 lanes of sub-blocks `2·pair` and `2·pair + 1`'s scales, each
+/// broadcast over a whole register, from [`scales_and_mins_k4`]'s scales.
+#[inline(always)]
+unsafe fn scale_pair(scales: __m256i, pair: usize) -> (__m256i, __m256i) {
+    let at = |i: usize| {
+        let (b0, b1) = (2 * i as i8, 2 * i as i8 + 1);
+        _mm256_shuffle_epi8(
+            scales,
+            _mm256_setr_epi8(
+                b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0,
+                b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1,
+            ),
+        )
+    };
+    (at(2 * pair), at(2 * pair + 1))
 }
