@@ -44,7 +44,6 @@ pub unsafe fn row_dot(
     assert!(xq.len() >= supers * 256 && xd.len() >= supers && half_sums.len() >= supers * 16);
     let mask = _mm256_set1_epi8(15);
     let mut acc = _mm256_setzero_ps();
-    let mut bias = 0f32;
     let mut bias_acc = _mm256_setzero_ps();
     for j in 0..supers {
         let p = row.as_ptr().add(j * size);
@@ -98,12 +97,19 @@ pub unsafe fn row_dot(
             }
             _ => {
                 let d = fused::f16_at(p.add(208));
-                let sc = std::slice::from_raw_parts(p.add(192) as *const i8, 16);
-                let mut sc_sums = 0f32;
-                for (h, s) in sc.iter().enumerate() {
-                    sc_sums += *s as f32 * hs[h];
-                }
-                bias -= 32.0 * d * sc_sums;
+                // The 16 signed scales, as i16 (one copy per 8 in both
+                // lanes, for the shuffles) and as f32 (for the bias).
+                let sc8 = _mm_loadu_si128(p.add(192) as *const __m128i);
+                let sc16 = _mm256_cvtepi8_epi16(sc8);
+                let sc_first = _mm256_permute2x128_si256::<0x00>(sc16, sc16);
+                let sc_second = _mm256_permute2x128_si256::<0x11>(sc16, sc16);
+                let sc_lo_f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8));
+                let sc_hi_f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(sc8)));
+                let neg = _mm256_set1_ps(-32.0 * d);
+                let h0 = _mm256_loadu_ps(hs.as_ptr());
+                let h1 = _mm256_loadu_ps(hs.as_ptr().add(8));
+                let sums = _mm256_fmadd_ps(sc_lo_f, h0, _mm256_mul_ps(sc_hi_f, h1));
+                bias_acc = _mm256_fmadd_ps(neg, sums, bias_acc);
                 for half in 0..2 {
                     let ql0 = _mm256_loadu_si256(p.add(64 * half) as *const __m256i);
                     let ql1 = _mm256_loadu_si256(p.add(64 * half + 32) as *const __m256i);
@@ -120,12 +126,12 @@ pub unsafe fn row_dot(
                             high_bits(qh, 6),
                         ),
                     ];
+                    // Groups 0-3 read scales 0-7, groups 4-7 scales 8-15.
+                    let sc_half = if half == 0 { sc_first } else { sc_second };
                     for (k, q) in quads.into_iter().enumerate() {
                         let g = 4 * half + k;
-                        let lanes = _mm256_set_m128i(
-                            _mm_set1_epi16(sc[2 * g + 1] as i16),
-                            _mm_set1_epi16(sc[2 * g] as i16),
-                        );
+                        let mask = _mm256_loadu_si256(SCALE_PAIR_I16[k].as_ptr() as *const __m256i);
+                        let lanes = _mm256_shuffle_epi8(sc_half, mask);
                         isum = _mm256_add_epi32(isum, scaled(q, x.add(32 * g), lanes));
                     }
                 }
@@ -134,7 +140,7 @@ pub unsafe fn row_dot(
         };
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * xd[j]), acc);
     }
-    fused::hsum(acc) + fused::hsum(bias_acc) + bias
+    fused::hsum(acc) + fused::hsum(bias_acc)
 }
 
 /// A Q4_K/Q5_K super-block's eight 6-bit sub-block scales, as i16 in both
@@ -160,19 +166,46 @@ unsafe fn scales_and_mins_k4(p: *const u8) -> (__m256i, __m256i) {
     (_mm256_set_m128i(scales, scales), mins)
 }
 
+/// Byte shuffles that broadcast i16 lane `i` of a register over all of it.
+static BROADCAST_I16: [[u8; 32]; 8] = {
+    let mut masks = [[0u8; 32]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let mut b = 0;
+        while b < 32 {
+            masks[i][b] = (2 * i + b % 2) as u8;
+            b += 1;
+        }
+        i += 1;
+    }
+    masks
+};
+
+/// Byte shuffles that put i16 lane `2k` of a register over its low half
+/// and lane `2k + 1` over its high half (Q6_K: the scales of the two 16s
+/// of 32 weights).
+static SCALE_PAIR_I16: [[u8; 32]; 4] = {
+    let mut masks = [[0u8; 32]; 4];
+    let mut k = 0;
+    while k < 4 {
+        let mut b = 0;
+        while b < 32 {
+            let lane = 2 * k + b / 16;
+            masks[k][b] = (2 * lane + b % 2) as u8;
+            b += 1;
+        }
+        k += 1;
+    }
+    masks
+};
+
 /// The i16 lanes of sub-blocks `2·pair` and `2·pair + 1`'s scales, each
 /// broadcast over a whole register, from [`scales_and_mins_k4`]'s scales.
 #[inline(always)]
 unsafe fn scale_pair(scales: __m256i, pair: usize) -> (__m256i, __m256i) {
     let at = |i: usize| {
-        let (b0, b1) = (2 * i as i8, 2 * i as i8 + 1);
-        _mm256_shuffle_epi8(
-            scales,
-            _mm256_setr_epi8(
-                b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1, b0,
-                b1, b0, b1, b0, b1, b0, b1, b0, b1, b0, b1,
-            ),
-        )
+        let mask = _mm256_loadu_si256(BROADCAST_I16[i].as_ptr() as *const __m256i);
+        _mm256_shuffle_epi8(scales, mask)
     };
     (at(2 * pair), at(2 * pair + 1))
 }
