@@ -279,8 +279,10 @@ fn fused_and_canonical_kernels_agree_on_the_same_inputs() {
     let mut rng = StdRng::seed_from_u64(26);
     let (rows, cols) = (64, 576);
     for format in [
+        BlockFormat::Q4_0,
         BlockFormat::Q4_1,
         BlockFormat::Q5_0,
+        BlockFormat::Q5_1,
         BlockFormat::Q8_0,
         BlockFormat::Q4_K,
         BlockFormat::Q5_K,

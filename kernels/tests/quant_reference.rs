@@ -11,7 +11,7 @@ fn random_matrix(rng: &mut StdRng, format: BlockFormat, rows: usize, cols: usize
     for _ in 0..rows * cols / BLOCK {
         let d = half::f16::from_f32(rng.random_range(0.001f32..0.05));
         data.extend(d.to_le_bytes());
-        if format == BlockFormat::Q4_1 {
+        if matches!(format, BlockFormat::Q4_1 | BlockFormat::Q5_1) {
             data.extend(half::f16::from_f32(rng.random_range(-0.4f32..0.1)).to_le_bytes());
         }
         let rest = format.block_bytes() - data.len() % format.block_bytes();
@@ -23,7 +23,13 @@ fn random_matrix(rng: &mut StdRng, format: BlockFormat, rows: usize, cols: usize
 #[test]
 fn avx2_and_scalar_dots_agree_and_match_dequantized_f64() {
     let mut rng = StdRng::seed_from_u64(11);
-    for format in [BlockFormat::Q4_1, BlockFormat::Q5_0, BlockFormat::Q8_0] {
+    for format in [
+        BlockFormat::Q4_0,
+        BlockFormat::Q4_1,
+        BlockFormat::Q5_0,
+        BlockFormat::Q5_1,
+        BlockFormat::Q8_0,
+    ] {
         let (rows, cols) = (150, 576);
         let w = random_matrix(&mut rng, format, rows, cols);
         let x: Vec<f32> = (0..2 * cols)

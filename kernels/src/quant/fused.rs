@@ -1,5 +1,5 @@
-//! The fused AVX2 matrix-vector kernels for the block types that decode
-//! fastest read in place (Q4_1, Q5_0, Q8_0): each block is expanded in
+//! The fused AVX2 matrix-vector kernels for the 32-weight block types
+//! (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0): each block is expanded in
 //! registers and multiplied with one activation row, never written out
 //! (see `quant::canon` for every type and many rows). Its small AVX2
 //! helpers (nibbles, high bits, f16, horizontal sum) serve the other AVX2
@@ -49,12 +49,16 @@ unsafe fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256 {
 pub const Q4_1: u8 = 0;
 pub const Q5_0: u8 = 1;
 pub const Q8_0: u8 = 2;
+pub const Q4_0: u8 = 3;
+pub const Q5_1: u8 = 4;
 
 /// Bytes per block of a format code.
 const fn block_bytes(f: u8) -> usize {
     match f {
+        Q4_0 => 18,
         Q4_1 => 20,
         Q5_0 => 22,
+        Q5_1 => 24,
         _ => 34,
     }
 }
@@ -63,7 +67,14 @@ const fn block_bytes(f: u8) -> usize {
 #[inline(always)]
 unsafe fn block_dot<const F: u8>(block: *const u8, xq: __m256i) -> __m256 {
     match F {
+        // Q4_0's unsigned nibbles; the −8 is a per-block offset in `rows_dot`.
+        Q4_0 => dot_u8_i8(nibbles(block.add(2)), xq),
         Q4_1 => dot_u8_i8(nibbles(block.add(4)), xq),
+        Q5_1 => {
+            let qh = (block.add(4) as *const u32).read_unaligned();
+            let high = _mm256_and_si256(bits(qh), _mm256_set1_epi8(0x10));
+            dot_u8_i8(_mm256_or_si256(nibbles(block.add(8)), high), xq)
+        }
         Q5_0 => {
             let qh = (block.add(2) as *const u32).read_unaligned();
             // q - 16 as i8: the nibble, with 0xF0 set where the fifth bit is 0.
@@ -116,8 +127,11 @@ pub unsafe fn rows_dot<const R: usize, const F: u8>(
             _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(R * row_bytes) as *const i8);
             let d = _mm256_set1_ps(f16_at(block) * x_scale);
             acc[r] = _mm256_fmadd_ps(d, block_dot::<F>(block, xq), acc[r]);
-            if F == Q4_1 {
+            // Σ (q·d + m)·x = d·Σq·x + m·Σx; Q4_0's m is −8·d.
+            if F == Q4_1 || F == Q5_1 {
                 offsets[r] += f16_at(block.add(2)) * *x.scaled_sums.get_unchecked(b);
+            } else if F == Q4_0 {
+                offsets[r] -= 8.0 * f16_at(block) * *x.scaled_sums.get_unchecked(b);
             }
         }
     }

@@ -319,8 +319,10 @@ impl QuantizedInput {
 pub fn has_fused_matvec(format: BlockFormat) -> bool {
     matches!(
         format,
-        BlockFormat::Q4_1
+        BlockFormat::Q4_0
+            | BlockFormat::Q4_1
             | BlockFormat::Q5_0
+            | BlockFormat::Q5_1
             | BlockFormat::Q8_0
             | BlockFormat::Q4_K
             | BlockFormat::Q5_K
@@ -602,6 +604,12 @@ pub fn matvec(w: &BlockMatrix, x: &[f32], x_rows: usize, y: &mut [f32]) {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2Fma => unsafe {
                         match w.format {
+                            BlockFormat::Q4_0 => {
+                                avx2::rows::<{ avx2::Q4_0 }>(rows, row_bytes, &input, ys)
+                            }
+                            BlockFormat::Q5_1 => {
+                                avx2::rows::<{ avx2::Q5_1 }>(rows, row_bytes, &input, ys)
+                            }
                             BlockFormat::Q4_1 => {
                                 avx2::rows::<{ avx2::Q4_1 }>(rows, row_bytes, &input, ys)
                             }
@@ -648,6 +656,25 @@ pub fn row_dot_scalar(format: BlockFormat, row: &[u8], x: &QuantizedInput) -> f3
                 for j in 0..16 {
                     sum += (block[4 + j] & 15) as i32 * xq[j] as i32
                         + (block[4 + j] >> 4) as i32 * xq[j + 16] as i32;
+                }
+                total += d * x.scales[b] * sum as f32 + m * x.scaled_sums[b];
+            }
+            BlockFormat::Q4_0 => {
+                let mut sum = 0i32;
+                for j in 0..16 {
+                    sum += ((block[2 + j] & 15) as i32 - 8) * xq[j] as i32
+                        + ((block[2 + j] >> 4) as i32 - 8) * xq[j + 16] as i32;
+                }
+                total += d * x.scales[b] * sum as f32;
+            }
+            BlockFormat::Q5_1 => {
+                let m = f16_at(block, 2);
+                let qh = u32::from_le_bytes([block[4], block[5], block[6], block[7]]);
+                let mut sum = 0i32;
+                for j in 0..16 {
+                    let lo = (block[8 + j] & 15) as i32 | ((((qh >> j) & 1) << 4) as i32);
+                    let hi = (block[8 + j] >> 4) as i32 | ((((qh >> (j + 16)) & 1) << 4) as i32);
+                    sum += lo * xq[j] as i32 + hi * xq[j + 16] as i32;
                 }
                 total += d * x.scales[b] * sum as f32 + m * x.scaled_sums[b];
             }
