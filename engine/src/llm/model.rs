@@ -214,7 +214,7 @@ impl<'m> Session<'m> {
     }
 
     /// Fixes the RoPE frequencies of a request of `tokens` prompt tokens
-    /// (only `Dynamic` depends on it).
+    /// (`Dynamic` scaling and the choice of LongRoPE factors depend on it).
     fn resolve_rope(&mut self, tokens: usize) {
         let resolved = self.options.rope_scaling.resolve(tokens);
         self.rope = self.model.rope(resolved, tokens);
