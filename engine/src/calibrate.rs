@@ -2,7 +2,7 @@
 //! router can predict a plan's cost from a model's shape alone.
 //!
 //! Every measurement runs the kernels the forward pass runs, on random
-//! inputs sized like the default model's layers (Qwen2.5-0.5B: 14 query
+//! inputs sized like Qwen2.5-0.5B's layers (14 query
 //! heads, 2 KV heads, head dim 64, hidden 896, FFN 4864): candle's f32
 //! matrix product for prefill projections, folio's Q8_0 matrix-vector
 //! kernel over more weights than fit in cache for decoding, and the flash

@@ -8,8 +8,10 @@ pub type ModelSpec = Artifact;
 
 /// The small model used by tests and CI.
 pub const TEST_MODEL: &str = "smollm2-135m";
-/// The model `folio` answers with unless told otherwise.
-pub const DEFAULT_MODEL: &str = "qwen2.5-0.5b";
+/// The model `folio` answers with unless told otherwise: the pinned reader
+/// that answers best within the default 60 s budget on a 2-core machine
+/// (BENCHMARKS.md, "Choosing the default reader").
+pub const DEFAULT_MODEL: &str = "qwen2.5-1.5b";
 
 /// Every model folio can fetch.
 pub const MODELS: &[ModelSpec] = &[
@@ -32,7 +34,7 @@ pub const MODELS: &[ModelSpec] = &[
         file: "qwen2.5-coder-0.5b-instruct.gguf",
         sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         size: 491_400_064,
-        role: "default answer model",
+        role: "faster answers, weaker reader",
         parts: QWEN_05B_PARTS,
     },
     ModelSpec {
@@ -41,7 +43,7 @@ pub const MODELS: &[ModelSpec] = &[
         file: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         size: 1_117_320_768,
-        role: "optional quality model",
+        role: "default answer model",
         parts: QWEN_15B_PARTS,
     },
 ];
