@@ -125,7 +125,7 @@ fn compare_tiny(kind: Kind) {
     let dir = tempfile::tempdir().unwrap();
     let path = tiny::write(dir.path(), kind);
     let model = Model::load(&path).unwrap_or_else(|e| panic!("{kind:?}: {e:#}"));
-    // 40 byte tokens from a fixed sequence (a prompt longer than Gemma 2's
+    // 40 tokens from a fixed sequence (a prompt longer than Gemma 2's
     // test window of 8 and than the long Phi-3's original context of 16).
     let prompt: Vec<u32> = (0..40u32).map(|i| (i * 97 + 13) % 256).collect();
     // folio alone first: the model runs and prefers some tokens.
