@@ -25,11 +25,20 @@ sdist="$work/llama_cpp_python-$VERSION.tar.gz"
 echo "$SHA256  $sdist" | sha256sum -c --quiet >&2
 tar -xzf "$sdist" -C "$work"
 src="$work/llama_cpp_python-$VERSION/vendor/llama.cpp"
-if ! command -v cmake >/dev/null 2>&1; then
-    python3 -m pip install -q --disable-pip-version-check --target "$work/cmake" cmake >&2
-    export PATH="$work/cmake/bin:$PATH"
+# cmake (and ninja where make is missing) from PyPI when the machine lacks
+# them; their bin/ scripts import the package, hence PYTHONPATH.
+tools=()
+command -v cmake >/dev/null 2>&1 || tools+=(cmake)
+generator=()
+if ! command -v make >/dev/null 2>&1; then
+    command -v ninja >/dev/null 2>&1 || tools+=(ninja)
+    generator=(-G Ninja)
 fi
-cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+if [ ${#tools[@]} -gt 0 ]; then
+    python3 -m pip install -q --disable-pip-version-check --target "$work/tools" "${tools[@]}" >&2
+    export PATH="$work/tools/bin:$PATH" PYTHONPATH="$work/tools${PYTHONPATH:+:$PYTHONPATH}"
+fi
+cmake "${generator[@]}" -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
     -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >&2
