@@ -46,8 +46,12 @@ impl Model {
             .map_err(|panic| anyhow::anyhow!("{panic}"))
             .and_then(|read| read.map_err(anyhow::Error::from))
             .map_err(|e| {
+                // candle appends a backtrace to its message when
+                // RUST_BACKTRACE is set: the reason is the first line.
+                let reason = e.to_string();
+                let reason = reason.lines().next().unwrap_or_default();
                 anyhow::anyhow!(
-                    "{} is not a readable GGUF file ({e}); `folio models verify` checks it",
+                    "{} is not a readable GGUF file ({reason}); `folio models verify` checks it",
                     path.display()
                 )
             })?;
