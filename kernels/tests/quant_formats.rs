@@ -3,12 +3,15 @@
 //! nibbles, high bits and sub-scales; never zeros), against plain references:
 //! - the canonical form reproduces ggml's dequantization formulas;
 //! - the AVX2 and portable canonical kernels agree on the same 8-bit inputs;
+//! - the K-quants' interleaved kernel ([`quad`]) agrees with the canonical
+//!   one, also at the largest weights and activations (its i16 sums);
 //! - [`matmul`] is within the bound that 8-bit activations allow of an f64
 //!   product with the dequantized weights and the unquantized activations.
 
 use folio_kernels::dot::Isa;
 use folio_kernels::quant::blocks::{self, CanonRow};
 use folio_kernels::quant::canon::{self, CanonBuffer};
+use folio_kernels::quant::quad::{self, QuadBuffer};
 use folio_kernels::quant::{matmul, matvec, Activations, BlockFormat, BlockMatrix};
 use half::{bf16, f16};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -301,6 +304,103 @@ fn fused_and_canonical_kernels_agree_on_the_same_inputs() {
                 "{format:?} row {r}: fused {} vs canonical {}",
                 fused[r],
                 canonical[r]
+            );
+        }
+    }
+}
+
+/// The interleaved kernel against the canonical one on the same 8-bit
+/// activations, for every activation count per call (1 to 4).
+fn check_interleaved(format: BlockFormat, w: &BlockMatrix, x: &[f32], x_rows: usize) {
+    let cols = w.cols;
+    let acts = Activations::new(x, x_rows, cols);
+    let q = acts.quantized(format);
+    let mut buf = CanonBuffer::default();
+    buf.fill(format, w.data(), w.row_bytes(), cols, w.rows, Isa::Baseline);
+    let groups = w.rows / quad::QUAD;
+    let mut quads = QuadBuffer::default();
+    quads.fill(format, &buf, w.data(), w.row_bytes(), groups);
+    let max_x = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for n in 1..=quad::ROWS {
+        for t0 in (0..x_rows).step_by(n) {
+            let tn = n.min(x_rows - t0);
+            let mut tile = [[0f32; quad::QUAD]; quad::ROWS];
+            for g in 0..groups {
+                quads.dot(g, format, q, t0..t0 + tn, &mut tile);
+                for r in 0..quad::QUAD {
+                    let row = quad::QUAD * g + r;
+                    let mut want = vec![0f32; tn];
+                    canon::dot_rows(&buf, row, format, q, t0..t0 + tn, &mut want, Isa::Baseline);
+                    let magnitude: f32 =
+                        w.dequantize_row(row).iter().map(|v| v.abs() * max_x).sum();
+                    for (i, (got, want)) in tile.iter().zip(&want).enumerate() {
+                        // Same integer sums, another float order: 1e-5 of Σ|w|·max|x|.
+                        assert!(
+                            (got[r] - want).abs() <= 1e-5 * magnitude,
+                            "{format:?} group {g} row {r}, activation {}: {} vs {want}",
+                            t0 + i,
+                            got[r]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn interleaved_and_canonical_k_quant_kernels_agree() {
+    if Isa::detect() != Isa::Avx2Fma {
+        eprintln!("no AVX2 on this CPU: the interleaved kernel does not run");
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(27);
+    for format in [BlockFormat::Q4_K, BlockFormat::Q5_K, BlockFormat::Q6_K] {
+        let (rows, cols, x_rows) = (12, 768, 7);
+        let w = random_matrix(&mut rng, format, rows, cols);
+        let x: Vec<f32> = (0..x_rows * cols)
+            .map(|_| rng.random_range(-3f32..3.0))
+            .collect();
+        check_interleaved(format, &w, &x, x_rows);
+    }
+}
+
+#[test]
+fn interleaved_i16_sums_hold_at_the_largest_weights_and_activations() {
+    if Isa::detect() != Isa::Avx2Fma {
+        eprintln!("no AVX2 on this CPU: the interleaved kernel does not run");
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(28);
+    for format in [BlockFormat::Q4_K, BlockFormat::Q5_K, BlockFormat::Q6_K] {
+        let (rows, cols) = (8, 512);
+        // Every quant bit set: unsigned weights 15, 31 or 63 everywhere.
+        let mut data = random_matrix(&mut rng, format, rows, cols).data().to_vec();
+        for block in data.chunks_exact_mut(format.block_bytes()) {
+            let bits = match format {
+                BlockFormat::Q4_K => 16..144,
+                BlockFormat::Q5_K => 16..176,
+                _ => 0..192,
+            };
+            block[bits].fill(0xFF);
+        }
+        let w = BlockMatrix::new(format, rows, cols, data).unwrap();
+        // Activations at ±max: every 8-bit value is ±127, same sign per row.
+        let x: Vec<f32> = (0..4 * cols)
+            .map(|i| if i / cols % 2 == 0 { 2.5 } else { -2.5 })
+            .collect();
+        check_interleaved(format, &w, &x, 4);
+        // And the sums against the f64 product (a wrapped i16 would be far off).
+        let (want, bound) = reference(&w, &x, 4);
+        let mut y = vec![0f32; 4 * rows];
+        matmul(&w, &Activations::new(&x, 4, cols), &mut y, rows, 0);
+        for i in 0..4 * rows {
+            assert!(
+                (y[i] as f64 - want[i]).abs() <= bound[i],
+                "{format:?} {i}: {} vs {} (bound {})",
+                y[i],
+                want[i],
+                bound[i]
             );
         }
     }

@@ -118,8 +118,10 @@ pub struct SessionOptions {
     /// tests hold the 8-bit path to.
     pub quantized_activations: bool,
     /// Prompts (calls of more than `DECODE_ROWS` rows) with 8-bit
-    /// activations too, instead of f32 tiles and gemm. Off by default: on
-    /// the AVX2 machines measured it is slower (BENCHMARKS.md).
+    /// activations for every block type. Off by default: prompts then take
+    /// int8 only for the block types whose int8 kernel is the faster on
+    /// this CPU (K-quants on AVX2), f32 tiles and gemm for the rest
+    /// (BENCHMARKS.md).
     pub int8_prefill: bool,
 }
 
@@ -292,7 +294,7 @@ impl<'m> Session<'m> {
         } else if tokens.len() <= DECODE_ROWS || self.options.int8_prefill {
             Products::Int8
         } else {
-            Products::F32Tiles
+            Products::Prompt
         };
         let (t, h, d) = (tokens.len(), c.hidden, c.head_dim);
         let start = self.cache.len;

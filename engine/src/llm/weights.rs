@@ -36,6 +36,11 @@ pub enum Products {
     /// product: on the AVX2 machines measured, faster for prompts than
     /// folio's int8 kernels (BENCHMARKS.md), and exact up to f32 rounding.
     F32Tiles,
+    /// A prompt's products, each matrix the faster way for its block type
+    /// on this CPU: [`Int8`](Self::Int8) where folio's int8 matrix product
+    /// beats the f32 tiles ([`quant::fast_int8_matmul`]), else
+    /// [`F32Tiles`](Self::F32Tiles).
+    Prompt,
 }
 
 /// Bytes of one f32 tile of weights (a transient buffer, reused).
@@ -151,7 +156,12 @@ impl Linear {
                     }
                 }
                 Products::Int8 => quant::matmul(part, &acts, &mut y, out, offset),
-                Products::F32Tiles => f32_tiles(part, x, rows, &mut y, out, offset),
+                Products::Prompt if quant::fast_int8_matmul(part.format) => {
+                    quant::matmul(part, &acts, &mut y, out, offset)
+                }
+                Products::F32Tiles | Products::Prompt => {
+                    f32_tiles(part, x, rows, &mut y, out, offset)
+                }
             }
             offset += part.rows;
         }

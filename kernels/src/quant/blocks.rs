@@ -54,6 +54,30 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
+/// The offset term of one K-quant super-block, in integers: each weight
+/// is `d·sc·u + coef·m` with `m` constant per 16 weights, so a row's offset
+/// contribution is `coef · Σ m·Σx` over the super-block. `coef` is Q4_K's
+/// and Q5_K's `-dmin` (with `m` the sub-block's 6-bit min) or Q6_K's `-32·d`
+/// (with `m` its signed sub-scale, as the weights are stored `q + 32`).
+pub fn k_offsets(format: BlockFormat, block: &[u8]) -> (f32, [i16; 16]) {
+    let mut m = [0i16; 16];
+    match format {
+        BlockFormat::Q4_K | BlockFormat::Q5_K => {
+            for (h, v) in m.iter_mut().enumerate() {
+                *v = scale_min_k4(h / 2, &block[4..16]).1 as i16;
+            }
+            (-f16_at(block, 2), m)
+        }
+        BlockFormat::Q6_K => {
+            for (h, v) in m.iter_mut().enumerate() {
+                *v = block[192 + h] as i8 as i16;
+            }
+            (-32.0 * f16_at(block, 208), m)
+        }
+        _ => panic!("{format:?} is not a K-quant"),
+    }
+}
+
 /// One block of `format` as f32, straight from ggml's formulas.
 #[inline(always)]
 pub fn dequantize_block(format: BlockFormat, block: &[u8], out: &mut [f32]) {

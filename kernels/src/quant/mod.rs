@@ -9,7 +9,10 @@
 //!   Q4_1, Q5_0 and Q8_0 blocks in registers and read each weight once;
 //! - [`matmul`], every type and any number of rows: weight rows are unpacked
 //!   into a canonical form ([`blocks`]) once per task and multiplied with
-//!   four activation rows at a time ([`canon`]).
+//!   four activation rows at a time ([`canon`]); K-quants on AVX2 are then
+//!   interleaved four rows at a time ([`quad`]), which needs fewer integer
+//!   multiplies and is the prompt path of K-quant models
+//!   ([`fast_int8_matmul`]).
 //!
 //! Float matrices (F32, F16, BF16) are expanded a few rows at a time and
 //! multiplied with the f32 activations.
@@ -20,6 +23,7 @@ pub mod canon;
 mod fused;
 #[cfg(target_arch = "x86_64")]
 mod fused_k;
+pub mod quad;
 #[cfg(target_arch = "x86_64")]
 mod unpack_avx2;
 
@@ -330,6 +334,14 @@ pub fn has_fused_matvec(format: BlockFormat) -> bool {
     )
 }
 
+/// Whether [`matmul`] on `format` is faster than dequantizing f32 tiles for
+/// gemm on this CPU: the K-quants' interleaved AVX2 kernel ([`quad`]) is
+/// (BENCHMARKS.md, "Interleaved K-quant prompt kernel"); the other block
+/// types' canonical kernels are not.
+pub fn fast_int8_matmul(format: BlockFormat) -> bool {
+    format.is_k_quant() && Isa::detect() == Isa::Avx2Fma
+}
+
 /// [`matvec`] for the K-quants: each activation row quantized per 256
 /// values, each weight row expanded in registers (`fused_k`).
 #[cfg(target_arch = "x86_64")]
@@ -363,6 +375,8 @@ pub struct QuantizedRows {
     values: Vec<i8>,
     scales: Vec<f32>,
     half_sums: Vec<f32>,
+    /// `Σq` per 16 values, in integers (at most 16·127 in magnitude).
+    int_sums: Vec<i16>,
 }
 
 impl QuantizedRows {
@@ -378,14 +392,16 @@ impl QuantizedRows {
         let mut values = vec![0i8; x.len()];
         let mut scales = vec![0f32; x.len() / group];
         let mut half_sums = vec![0f32; x.len() / 16];
+        let mut int_sums = vec![0i16; x.len() / 16];
         // Values per parallel task: a whole number of groups of 32 or 256.
         let per_task = 2048;
         values
             .par_chunks_mut(per_task)
             .zip(scales.par_chunks_mut(per_task / group))
             .zip(half_sums.par_chunks_mut(per_task / 16))
+            .zip(int_sums.par_chunks_mut(per_task / 16))
             .zip(x.par_chunks(per_task))
-            .for_each(|(((q, d), sums), x)| {
+            .for_each(|((((q, d), sums), int_sums), x)| {
                 for (b, block) in x.chunks_exact(group).enumerate() {
                     let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
                     let scale = amax / 127.0;
@@ -398,6 +414,7 @@ impl QuantizedRows {
                             sum += v as i32;
                         }
                         sums[b * group / 16 + h] = scale * sum as f32;
+                        int_sums[b * group / 16 + h] = sum as i16;
                     }
                     d[b] = scale;
                 }
@@ -408,6 +425,7 @@ impl QuantizedRows {
             values,
             scales,
             half_sums,
+            int_sums,
         }
     }
 
@@ -430,6 +448,11 @@ impl QuantizedRows {
     /// Row `r`'s `d·Σq` per 16 values.
     pub fn half_sums(&self, r: usize) -> &[f32] {
         &self.half_sums[r * self.cols / 16..(r + 1) * self.cols / 16]
+    }
+
+    /// Row `r`'s `Σq` per 16 values (the integer K-quant offset terms).
+    pub fn int_sums(&self, r: usize) -> &[i16] {
+        &self.int_sums[r * self.cols / 16..(r + 1) * self.cols / 16]
     }
 }
 
@@ -518,13 +541,36 @@ pub fn matmul(w: &BlockMatrix, x: &Activations, y: &mut [f32], y_cols: usize, of
         match quantized {
             Some(q) => canon::BUFFER.with_borrow_mut(|buf| {
                 buf.fill(w.format, src, row_bytes, w.cols, n, isa);
+                // K-quants on AVX2: whole groups of four rows interleaved.
+                let groups = if w.format.is_k_quant() && isa == Isa::Avx2Fma {
+                    n / quad::QUAD
+                } else {
+                    0
+                };
+                if groups > 0 {
+                    quad::BUFFER.with_borrow_mut(|quads| {
+                        quads.fill(w.format, buf, src, row_bytes, groups);
+                        let mut tile = [[0f32; quad::QUAD]; quad::ROWS];
+                        for t0 in (0..x.rows).step_by(quad::ROWS) {
+                            let tn = quad::ROWS.min(x.rows - t0);
+                            for g in 0..groups {
+                                quads.dot(g, w.format, q, t0..t0 + tn, &mut tile);
+                                for (i, values) in tile[..tn].iter().enumerate() {
+                                    for (r, v) in values.iter().enumerate() {
+                                        write(t0 + i, quad::QUAD * g + r, *v);
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
                 let mut tile = [0f32; canon::ROW_BLOCK];
                 // Activation rows outside, weight rows inside: the task's
                 // canonical rows stay in cache while four activation rows
                 // at a time stream past them once.
                 for t0 in (0..x.rows).step_by(canon::ROW_BLOCK) {
                     let tn = canon::ROW_BLOCK.min(x.rows - t0);
-                    for r in 0..n {
+                    for r in quad::QUAD * groups..n {
                         canon::dot_rows(buf, r, w.format, q, t0..t0 + tn, &mut tile, isa);
                         for (i, v) in tile[..tn].iter().enumerate() {
                             write(t0 + i, r, *v);
