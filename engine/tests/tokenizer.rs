@@ -181,7 +181,10 @@ fn a_gguf_jinja_chat_template_renders_without_letting_text_in() {
 fn qwen_metadata() -> Content {
     use folio_engine::models::{ensure_model, find_model, models_dir};
     let path = ensure_model(find_model("qwen2.5-0.5b").unwrap(), &models_dir(), false).unwrap();
-    Content::read(&mut std::fs::File::open(path).unwrap()).unwrap()
+    Content::read(&mut std::io::BufReader::new(
+        std::fs::File::open(path).unwrap(),
+    ))
+    .unwrap()
 }
 
 /// The metadata of a vocabulary-only GGUF in `tests/fixtures/`.
@@ -189,7 +192,10 @@ fn fixture_metadata(name: &str) -> Content {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
-    Content::read(&mut std::fs::File::open(path).unwrap()).unwrap()
+    Content::read(&mut std::io::BufReader::new(
+        std::fs::File::open(path).unwrap(),
+    ))
+    .unwrap()
 }
 
 /// llama.cpp's vocabulary test format: inputs separated by

@@ -38,8 +38,11 @@ impl Model {
     /// Loads a GGUF file: metadata, tokenizer, then the weights mapped in place.
     pub fn load(path: &Path) -> Result<Self> {
         let start = Instant::now();
-        let mut file = std::fs::File::open(path)
+        let file = std::fs::File::open(path)
             .with_context(|| format!("opening model {}", path.display()))?;
+        // The header is hundreds of thousands of small fields (the
+        // vocabulary): buffered, they are not a system call each.
+        let mut file = std::io::BufReader::with_capacity(1 << 20, file);
         // candle's header reader panics on some crafted headers (an
         // alignment of 0): contained, that is an error like any other.
         let content = folio_corpora::contain::catch(|| Content::read(&mut file))

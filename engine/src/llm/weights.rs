@@ -34,7 +34,8 @@ pub enum Products {
     /// f32 activations against tiles of the blocks dequantized on the fly
     /// (a few MB at a time, never the whole matrix) and gemm's f32 matrix
     /// product: on the AVX2 machines measured, faster for prompts than
-    /// folio's int8 kernels (BENCHMARKS.md), and exact up to f32 rounding.
+    /// folio's int8 kernels on the 32-weight block types (BENCHMARKS.md),
+    /// and exact up to f32 rounding.
     F32Tiles,
     /// A prompt's products, each matrix the faster way for its block type
     /// on this CPU: [`Int8`](Self::Int8) where folio's int8 matrix product
