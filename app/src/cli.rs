@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use folio_engine::device::DeviceRequest;
 
 /// Answers questions about documents and is honest about how it read them.
 #[derive(Debug, Parser)]
@@ -124,9 +125,10 @@ pub struct GenerationArgs {
     pub long_context: LongContextArgs,
     /// Where the model runs: `auto` uses an NVIDIA GPU (compute capability
     /// 9.0+, CUDA 13 libraries) when one is usable and the options are ones
-    /// the GPU path runs (flash attention, default KV cache), else the CPU.
+    /// the GPU path runs (flash attention, default KV cache), else the CPU;
+    /// `cuda` falls back to the CPU with the reason.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceRequest,
     /// Print one JSON record instead of text.
     #[arg(long)]
     pub json: bool,
@@ -270,6 +272,13 @@ pub struct PlanArgs {
     /// Chunks a retrieval plan reads.
     #[arg(long, default_value_t = 5)]
     pub chunks: usize,
+    /// Where the answering model runs: `auto` (an NVIDIA GPU, compute
+    /// capability 9.0+ with the CUDA 13 libraries, when one is usable, else
+    /// the CPU), `cuda` (the GPU, or the CPU with the reason) or `cpu`.
+    /// Reads whose plan the GPU path cannot run (sparse attention, an f16
+    /// or int8 KV cache) run on the CPU and their card says so.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceRequest,
 }
 
 /// The budget an answer must fit (`ask`, the TUI's starting budget, `eval`'s
@@ -459,7 +468,7 @@ pub struct BenchContextArgs {
     /// `cpu` (default: the modes under test) or `cuda` (exact flash
     /// attention and a bf16 KV cache; RoPE scaling as asked).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceRequest,
     /// Attention, KV and chunking of the runs (--rope is set per run).
     #[command(flatten)]
     pub long_context: LongContextArgs,

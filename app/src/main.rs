@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod device;
 mod long_context;
 mod output;
 mod tui;

@@ -58,6 +58,49 @@ fn ask_routes_a_small_file_to_a_full_read_and_reports_it() {
 }
 
 #[test]
+fn a_gpu_request_runs_on_the_gpu_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "The Aurora probe launches on 14 March 2031.").unwrap();
+    let out = folio(&[
+        "ask",
+        "When does the Aurora probe launch?",
+        "--file",
+        path.to_str().unwrap(),
+        "--model",
+        "smollm2-135m",
+        "--device",
+        "cuda",
+        "--json",
+        "--threads",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &record["trade_offs"];
+    match t["device"].as_str().unwrap() {
+        // A machine with a usable GPU: no fallback to explain.
+        "cuda" => assert!(t.get("device_note").is_none(), "{t}"),
+        "cpu" => {
+            // Said before the answer, and on the record.
+            let err = stderr(&out);
+            assert!(err.contains("GPU") && err.contains("CPU"), "{err}");
+            let note = t["device_note"].as_str().expect("the fallback's reason");
+            assert!(note.contains("CPU"), "{note}");
+        }
+        other => panic!("device {other}"),
+    }
+    // `--device` takes one of three values, and says which.
+    let bad = folio(&["ask", "q", "--device", "tpu"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("cpu, cuda or auto"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn ask_names_the_cheapest_plan_when_no_budget_fits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.txt");

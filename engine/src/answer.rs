@@ -7,10 +7,10 @@ use anyhow::{bail, Result};
 use folio_corpora::Document;
 use serde::Serialize;
 
-use crate::gpu::{GpuDecoder, GpuModel, GpuSession};
+use crate::device::Placement;
 use crate::llm::{
-    document_qa, generate, Decoder, GenerateOptions, Model, ReadStats, RopeScaling, Session,
-    SessionOptions, StopReason,
+    document_qa, generate, GenerateOptions, Model, ReadStats, RopeScaling, SessionOptions,
+    StopReason,
 };
 
 /// Seconds spent in each stage of one answer.
@@ -38,6 +38,9 @@ pub struct AnswerReport {
     /// Device, attention mode, keys attended, RoPE scaling, KV cache.
     #[serde(flatten)]
     pub read: ReadStats,
+    /// Why the read did not run on the device that was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_note: Option<String>,
     /// The prompt and answer run past the positions the model was trained on.
     pub beyond_trained_range: bool,
     /// Positions the model was trained on.
@@ -53,9 +56,9 @@ pub struct AnswerOptions {
     pub generate: GenerateOptions,
     /// Attention, RoPE scaling, KV dtype and chunking of the forward pass.
     pub session: SessionOptions,
-    /// The model's weights on a GPU: run there (flash attention, bf16 KV
-    /// cache, the session's RoPE scaling) instead of on the CPU.
-    pub gpu: Option<std::sync::Arc<GpuModel>>,
+    /// Where the model runs (the CPU by default): a GPU placement runs the
+    /// read there when it can honour `session`, else on the CPU, saying why.
+    pub device: Placement,
 }
 
 /// Reads all of `document` and answers `question`, streaming the answer's text
@@ -99,13 +102,7 @@ pub fn answer_from_document(
             scaling.name(),
         );
     }
-    let mut decoder: Box<dyn Decoder> = match &options.gpu {
-        Some(gpu) => Box::new(GpuDecoder {
-            model,
-            session: GpuSession::new(gpu, (&options.session).into())?,
-        }),
-        None => Box::new(Session::new(model, options.session.clone())),
-    };
+    let (mut decoder, device_note) = options.device.decoder(model, &options.session)?;
     let generation = generate(decoder.as_mut(), &prompt, &options.generate, limit, on_text)?;
     Ok(AnswerReport {
         model: model.config.name.clone(),
@@ -118,6 +115,7 @@ pub fn answer_from_document(
         generated_tokens: generation.tokens.len(),
         stop_reason: generation.stop_reason,
         read: decoder.read_stats(),
+        device_note,
         beyond_trained_range: decoder.position() > trained,
         trained_context: trained,
         seconds: StageTimes {

@@ -5,6 +5,7 @@ pub mod answer;
 pub mod ask;
 pub mod calibrate;
 pub mod compress;
+pub mod device;
 pub mod gpu;
 pub mod llm;
 pub mod models;

@@ -77,10 +77,7 @@ fn a_small_document_is_read_whole_with_verified_evidence() {
     let smol = ModelLimits::of(&scorer);
     assert_eq!(smol.whole_read_tokens, smol.trained_context);
     let mut corpus = Corpus::open(&[path], false).unwrap();
-    let models = Models {
-        answerer: &answerer,
-        scorer: Some(&scorer),
-    };
+    let models = Models::cpu(&answerer, Some(&scorer));
     let a = ask(
         &mut corpus,
         models,
@@ -114,10 +111,7 @@ fn lookup_goes_through_retrieval_and_cites_its_chunk() {
     let (answerer, scorer) = models();
     let mut corpus = Corpus::open(&[dir.path().to_path_buf()], false).unwrap();
     assert_eq!(corpus.docs.len(), files.len());
-    let models = Models {
-        answerer: &answerer,
-        scorer: Some(&scorer),
-    };
+    let models = Models::cpu(&answerer, Some(&scorer));
     // A token budget under the corpus' size rules out the full read.
     let budget = Budget {
         context_tokens: Some(2048),
@@ -161,10 +155,7 @@ fn retrieval_that_finds_nothing_escalates_and_says_so() {
     jargon_corpus(dir.path());
     let (answerer, scorer) = models();
     let mut corpus = Corpus::open(&[dir.path().to_path_buf()], false).unwrap();
-    let models = Models {
-        answerer: &answerer,
-        scorer: Some(&scorer),
-    };
+    let models = Models::cpu(&answerer, Some(&scorer));
     let budget = Budget {
         context_tokens: Some(4096),
         ..Default::default()

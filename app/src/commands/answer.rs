@@ -1,16 +1,14 @@
 //! `folio demo` and `folio read`: read a document in full and answer.
 
 use std::io::Write;
-use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use folio_corpora::{bundled, Document};
 use folio_engine::answer::{answer_from_document, AnswerOptions, AnswerReport};
-use folio_engine::gpu::{choose_device, DeviceRequest, GpuModel};
 use folio_engine::llm::{GenerateOptions, Model, Sampling};
 use folio_engine::models::load_model;
 
-use crate::cli::{AttentionArg, DemoArgs, GenerationArgs, KvArg, ReadArgs};
+use crate::cli::{DemoArgs, GenerationArgs, ReadArgs};
 use crate::long_context::session_options;
 use crate::output::{human_bytes, print_json};
 
@@ -43,40 +41,14 @@ fn options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions> {
             cancel: None,
         },
         session: session_options(&g.long_context, model)?,
-        gpu: None,
+        device: crate::device::place(model, g.device),
     })
-}
-
-/// Uploads the model to the GPU when `--device` asks for it (or `auto` finds
-/// one) and the flags ask for nothing the GPU path lacks.
-fn gpu_model(g: &GenerationArgs, model: &Model) -> Result<Option<Arc<GpuModel>>> {
-    let request: DeviceRequest = g.device.parse().map_err(anyhow::Error::msg)?;
-    let lc = &g.long_context;
-    let gpu_runs_it = lc.attention == AttentionArg::Flash && lc.kv == KvArg::F32;
-    match request {
-        DeviceRequest::Cpu => return Ok(None),
-        DeviceRequest::Auto if !gpu_runs_it => return Ok(None),
-        DeviceRequest::Cuda if !gpu_runs_it => bail!(
-            "the GPU path runs flash attention with a bf16 KV cache only: \
-             drop --attention/--kv or use --device cpu"
-        ),
-        _ => {}
-    }
-    let choice = choose_device(request);
-    if let (Some(note), DeviceRequest::Cuda) = (&choice.note, request) {
-        eprintln!("folio: {note}");
-    }
-    match choice.runtime {
-        Some(runtime) => Ok(Some(Arc::new(GpuModel::upload(model, runtime)?))),
-        None => Ok(None),
-    }
 }
 
 fn answer(document: &Document, question: &str, g: &GenerationArgs) -> Result<()> {
     // A first run fetches the model before loading it; only the load is timed.
     let model = load_model(&g.model, true)?;
-    let mut options = options(g, &model)?;
-    options.gpu = gpu_model(g, &model)?;
+    let options = options(g, &model)?;
     let load_seconds = model.load_seconds;
     if !g.json {
         eprintln!(
@@ -131,6 +103,9 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
         r.read.device,
         r.read.attended_fraction * 100.0,
     );
+    if let Some(note) = &r.device_note {
+        eprintln!("device        {note}");
+    }
     let scaling = r.read.rope_scaling;
     let rope = match scaling.factor() {
         f if f > 1.0 => format!("{} ×{f}", scaling.name()),

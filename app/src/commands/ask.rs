@@ -48,8 +48,10 @@ pub fn run(args: AskArgs) -> Result<()> {
     let answerer = load_model(&args.plan.model, !args.json)?;
     let scorer = load_model(&args.plan.scorer, !args.json)
         .with_context(|| format!("loading the compressor's scorer {}", args.plan.scorer))?;
+    let placement = crate::device::place(&answerer, args.plan.device);
     let models = Models {
         answerer: &answerer,
+        device: Some(&placement),
         scorer: Some(&scorer),
     };
     if args.compare {

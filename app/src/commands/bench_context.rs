@@ -9,10 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use folio_corpora::datasets;
-use folio_engine::gpu::{choose_device, DeviceRequest, GpuDecoder, GpuModel, GpuSession};
-use folio_engine::llm::{
-    generate, token_losses, Decoder, GenerateOptions, Model, Sampling, Session,
-};
+use folio_engine::device::{DeviceRequest, Placement};
+use folio_engine::llm::{generate, token_losses, GenerateOptions, Model, Sampling};
 use folio_engine::models::load_model;
 use folio_evals::passkey::passkey_case;
 use serde::Serialize;
@@ -76,17 +74,15 @@ pub fn run(args: BenchContextArgs) -> Result<()> {
         ),
         None => None,
     };
-    let gpu = match args.device.parse().map_err(anyhow::Error::msg)? {
-        DeviceRequest::Cpu => None,
-        request => match choose_device(request).runtime {
-            Some(runtime) => Some(GpuModel::upload(&model, runtime)?),
-            None => anyhow::bail!("--device {}: no usable GPU", args.device),
-        },
-    };
+    let device = Placement::prepare(&model, args.device);
+    if let (Some(note), true) = (device.note(), args.device != DeviceRequest::Cpu) {
+        // A benchmark of the GPU that would measure the CPU is no benchmark.
+        anyhow::bail!("--device {:?}: {note}", args.device);
+    }
     let mut rows = Vec::new();
     for &length in &lengths {
         for &rope in &args.ropes {
-            let row = run_one(&args, &model, gpu.as_ref(), &filler, length, rope, factor)?;
+            let row = run_one(&args, &model, &device, &filler, length, rope, factor)?;
             if !args.json {
                 println!(
                     "{:>6} tokens  rope {:<7} → {:<4} ×{:<4} ppl {:>8.2} (last quarter {:>8.2})  passkey {} ({:?})  {:.0} s",
@@ -117,7 +113,7 @@ pub fn run(args: BenchContextArgs) -> Result<()> {
 fn run_one(
     args: &BenchContextArgs,
     model: &Model,
-    gpu: Option<&GpuModel>,
+    device: &Placement,
     filler: &[u32],
     length: usize,
     rope: RopeArg,
@@ -136,13 +132,10 @@ fn run_one(
     let key = 10_000 + (length as u32).wrapping_mul(2_654_435_761) % 90_000;
     let case = passkey_case(&model.tokenizer, filler, length, args.depth, key)?;
     let start = Instant::now();
-    let mut session: Box<dyn Decoder> = match gpu {
-        Some(gpu) => Box::new(GpuDecoder {
-            model,
-            session: GpuSession::new(gpu, (&options).into())?,
-        }),
-        None => Box::new(Session::new(model, options)),
-    };
+    let (mut session, fallback) = device.decoder(model, &options)?;
+    if let Some(why) = fallback {
+        anyhow::bail!("{why}");
+    }
     let losses = token_losses(session.as_mut(), &case.context)?;
     let generation = generate(
         session.as_mut(),

@@ -42,10 +42,8 @@ pub fn run(args: BenchRouterArgs) -> Result<()> {
     let profile = ensure_profile(!args.json)?;
     let answerer = load_model(&args.model, !args.json)?;
     let scorer = load_model(TEST_MODEL, !args.json)?;
-    let models = Models {
-        answerer: &answerer,
-        scorer: Some(&scorer),
-    };
+    // The router's predictions are of CPU reads (the device profile's).
+    let models = Models::cpu(&answerer, Some(&scorer));
     // Index first so the retrieval rows time searching, not ingesting.
     corpus.store(!args.json)?;
     let mut out = match &args.out {

@@ -82,6 +82,9 @@ pub fn lines(a: &Answer) -> Vec<String> {
         t.read.device,
         t.read.attended_fraction * 100.0
     ));
+    if let Some(note) = &t.device_note {
+        out.push(format!("device      {note}"));
+    }
     let rope = match t.read.rope_scaling.factor() {
         f if f > 1.0 => format!("{} ×{f}", t.read.rope_scaling.name()),
         _ => t.read.rope_scaling.name().to_string(),

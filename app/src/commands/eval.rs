@@ -134,8 +134,10 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
     } else {
         ProgressBar::hidden()
     };
+    let placement = crate::device::place(&answerer, args.plan.device);
     let models = Models {
         answerer: &answerer,
+        device: Some(&placement),
         scorer: scorer.as_ref(),
     };
     let (mut scored, mut sum) = (0usize, 0.0f64);

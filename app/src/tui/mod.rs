@@ -74,6 +74,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
             label,
             model: args.plan.model.clone(),
             scorer: args.plan.scorer.clone(),
+            device: args.plan.device,
         },
         tx,
     )?;

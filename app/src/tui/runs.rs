@@ -29,6 +29,7 @@ fn stage_status(kind: StrategyKind, corpus: &Corpus) -> String {
 pub(super) fn single(l: &mut Loaded, r: &Request, tx: &UnboundedSender<WorkerEvent>) -> Result<()> {
     let models = Models {
         answerer: &l.answerer,
+        device: Some(&l.placement),
         scorer: l.scorer.as_ref(),
     };
     status(tx, "planning…");
@@ -96,6 +97,7 @@ pub(super) fn compare(l: &mut Loaded, r: &Request, tx: &UnboundedSender<WorkerEv
         };
         let models = Models {
             answerer: &l.answerer,
+            device: Some(&l.placement),
             scorer: l.scorer.as_ref(),
         };
         status(

@@ -10,6 +10,7 @@ use std::sync::{mpsc, Arc};
 
 use anyhow::Result;
 use folio_engine::ask::Corpus;
+use folio_engine::device::{DeviceRequest, Placement};
 use folio_engine::llm::Model;
 use folio_engine::models::{find_model, load_model, model_path, models_dir, user_model_path};
 use folio_engine::router::DeviceProfile;
@@ -26,6 +27,7 @@ pub struct WorkerConfig {
     pub label: String,
     pub model: String,
     pub scorer: String,
+    pub device: folio_engine::device::DeviceRequest,
 }
 
 /// The UI's handle on the worker: where requests go, and the flag that
@@ -64,6 +66,8 @@ pub fn spawn(config: WorkerConfig, events: UnboundedSender<WorkerEvent>) -> Resu
 pub(super) struct Loaded {
     pub(super) corpus: Corpus,
     pub(super) answerer: Model,
+    /// Where the answerer runs.
+    pub(super) placement: Placement,
     pub(super) scorer: Option<Model>,
     pub(super) profile: DeviceProfile,
     pub(super) view: CorpusState,
@@ -211,6 +215,19 @@ fn load(config: &WorkerConfig, tx: &UnboundedSender<WorkerEvent>) -> Result<Load
     };
     send(tx, WorkerEvent::Corpus(view.clone()));
     let answerer = load_one(&config.model, "answering model", tx)?;
+    if config.device != DeviceRequest::Cpu {
+        status(tx, "looking for a GPU…");
+    }
+    let placement = Placement::prepare(&answerer, config.device);
+    if let (Some(note), DeviceRequest::Cuda) = (placement.note(), config.device) {
+        send(
+            tx,
+            WorkerEvent::Failed {
+                run: None,
+                error: note.to_string(),
+            },
+        );
+    }
     status(
         tx,
         format!(
@@ -257,6 +274,7 @@ fn load(config: &WorkerConfig, tx: &UnboundedSender<WorkerEvent>) -> Result<Load
     Ok(Loaded {
         corpus,
         answerer,
+        placement,
         scorer,
         profile,
         view,

@@ -19,6 +19,7 @@ use folio_retrieval::Mode;
 
 use crate::answer::{answer_from_document, AnswerOptions, AnswerReport};
 use crate::compress::{compress, CompressOptions, Target};
+use crate::device::Placement;
 use crate::llm::{AttentionMode, GenerateOptions, Model, SessionOptions, SparseConfig};
 use crate::router::{
     cost, route, Budget, Candidate, CorpusStats, Decision, DeviceProfile, ModelLimits,
@@ -60,12 +61,25 @@ impl Default for AskOptions {
     }
 }
 
-/// The models an answer uses: the one that answers and the compressor's
-/// scorer (none: compression is not offered).
+/// The models an answer uses: the one that answers, where it runs, and
+/// the compressor's scorer (none: compression is not offered).
 #[derive(Clone, Copy)]
 pub struct Models<'a> {
     pub answerer: &'a Model,
+    /// The answerer's placement (`None`: the CPU).
+    pub device: Option<&'a Placement>,
     pub scorer: Option<&'a Model>,
+}
+
+impl<'a> Models<'a> {
+    /// The answerer on the CPU, with an optional scorer.
+    pub fn cpu(answerer: &'a Model, scorer: Option<&'a Model>) -> Self {
+        Self {
+            answerer,
+            device: None,
+            scorer,
+        }
+    }
 }
 
 /// Corpus statistics and the router's decision for `question`.
@@ -273,6 +287,7 @@ pub fn execute(
         dropped_spans: run.dropped.len(),
         dropped_bytes,
         read: report.read.clone(),
+        device_note: report.device_note.clone(),
         beyond_trained_range: report.beyond_trained_range,
         trained_context: report.trained_context,
         predicted_seconds: predicted.total(),
@@ -433,7 +448,7 @@ fn run_strategy(
         &AnswerOptions {
             generate: options.generate.clone(),
             session,
-            gpu: None,
+            device: models.device.cloned().unwrap_or_default(),
         },
         on_text,
     )?;

@@ -86,6 +86,9 @@ pub struct TradeOffs {
     /// Device, attention, keys attended, RoPE, KV cache.
     #[serde(flatten)]
     pub read: ReadStats,
+    /// Why the read did not run on the device that was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_note: Option<String>,
     pub beyond_trained_range: bool,
     pub trained_context: usize,
     pub stages: Vec<StageReport>,

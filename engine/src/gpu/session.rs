@@ -62,14 +62,33 @@ impl GpuSessionOptions {
     }
 }
 
-impl From<&SessionOptions> for GpuSessionOptions {
-    /// The CPU options' RoPE scaling; the GPU's own prefill chunk (the
-    /// CPU's is sized for cache-resident CPU work, far below what a GPU needs).
-    fn from(o: &SessionOptions) -> Self {
-        Self {
-            rope_scaling: o.rope_scaling,
-            ..Self::default()
+impl GpuSessionOptions {
+    /// The GPU session for a read asked with the CPU's `options`: their
+    /// RoPE scaling, the GPU's own prefill chunk (the CPU's is sized for
+    /// cache-resident CPU work, far below what a GPU needs). Refused, with
+    /// the reason, when they ask for what the GPU path does not run: an
+    /// attention other than exact flash, or an f16 or int8 KV cache (the
+    /// default f32 cache is held in bf16 on the GPU, which the card shows).
+    pub fn from_session(options: &SessionOptions) -> Result<Self, String> {
+        let attention = options.attention.name();
+        let kv = options.kv_dtype;
+        if attention != "flash" || kv != crate::llm::KvDtype::F32 {
+            let mut asked = Vec::new();
+            if attention != "flash" {
+                asked.push(format!("{attention} attention"));
+            }
+            if kv != crate::llm::KvDtype::F32 {
+                asked.push(format!("an {} KV cache", kv.name()));
+            }
+            return Err(format!(
+                "the GPU runs exact flash attention with a bf16 KV cache, and this read asks for {}",
+                asked.join(" and ")
+            ));
         }
+        Ok(Self {
+            rope_scaling: options.rope_scaling,
+            ..Self::default()
+        })
     }
 }
 

@@ -103,6 +103,7 @@ pub(super) fn answer(strategy: Strategy, beyond: bool) -> Answer {
                 kv_dtype: "f32",
                 kv_cache_bytes: 3_000_000,
             },
+            device_note: None,
             beyond_trained_range: beyond,
             trained_context: 32768,
             stages: vec![stage("prefill", 0.5, 0.61), stage("decode", 1.25, 1.0)],
