@@ -71,11 +71,31 @@ pub fn answer_from_document(
     options: &AnswerOptions,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<AnswerReport> {
+    answer_from_text(
+        model,
+        &document.id,
+        &document.text,
+        question,
+        options,
+        on_text,
+    )
+}
+
+/// [`answer_from_document`] over a context that is not one document (the
+/// passages a strategy assembled), named `id` in reports and errors.
+pub fn answer_from_text(
+    model: &Model,
+    id: &str,
+    text: &str,
+    question: &str,
+    options: &AnswerOptions,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<AnswerReport> {
     let t0 = Instant::now();
-    let document_tokens = model.tokenizer.encode_text(&document.text)?.len();
+    let document_tokens = model.tokenizer.encode_text(text)?.len();
     let prompt = model
         .chat
-        .render(&model.tokenizer, &document_qa(&document.text, question))?;
+        .render(&model.tokenizer, &document_qa(text, question))?;
     let tokenize = t0.elapsed().as_secs_f64();
     let trained = model.config.trained_positions();
     let scaling = options.session.rope_scaling;
@@ -96,7 +116,7 @@ pub fn answer_from_document(
             "'{}' is {} tokens; with the question and room for the answer the prompt needs {needed}, \
              but {} reads at most {limit} tokens with RoPE scaling '{}'. To read it whole, {hint}\
              ask about a smaller part of the document.",
-            document.id,
+            id,
             document_tokens,
             model.config.name,
             scaling.name(),
@@ -106,8 +126,8 @@ pub fn answer_from_document(
     let generation = generate(decoder.as_mut(), &prompt, &options.generate, limit, on_text)?;
     Ok(AnswerReport {
         model: model.config.name.clone(),
-        document_id: document.id.clone(),
-        document_bytes: document.text.len(),
+        document_id: id.to_string(),
+        document_bytes: text.len(),
         document_tokens,
         prompt_tokens: prompt.len(),
         question: question.to_string(),

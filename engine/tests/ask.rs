@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use folio_corpora::bundled::{jargon, jargon_entries};
-use folio_engine::ask::{ask, AskOptions, Corpus, Models};
+use folio_engine::ask::{AskOptions, Asker, Corpus, Models};
 use folio_engine::calibrate::{cached_profile, measure};
 use folio_engine::llm::Model;
 use folio_engine::models::{load_model, TEST_MODEL};
@@ -78,15 +78,10 @@ fn a_small_document_is_read_whole_with_verified_evidence() {
     assert_eq!(smol.whole_read_tokens, smol.trained_context);
     let mut corpus = Corpus::open(&[path], false).unwrap();
     let models = Models::cpu(&answerer, Some(&scorer));
-    let a = ask(
-        &mut corpus,
-        models,
-        &profile(),
-        "When is the Aurora launch?",
-        &options(Budget::default()),
-        &mut |_| {},
-    )
-    .unwrap();
+    let profile = profile();
+    let a = Asker::new(&mut corpus, models, &profile, options(Budget::default()))
+        .ask("When is the Aurora launch?", &mut |_| {})
+        .unwrap();
     let t = &a.trade_offs;
     assert!(
         matches!(t.strategy, Strategy::Full { .. }),
@@ -117,15 +112,10 @@ fn lookup_goes_through_retrieval_and_cites_its_chunk() {
         context_tokens: Some(2048),
         ..Default::default()
     };
-    let a = ask(
-        &mut corpus,
-        models,
-        &profile(),
-        "What is a fork bomb also called?",
-        &options(budget),
-        &mut |_| {},
-    )
-    .unwrap();
+    let profile = profile();
+    let a = Asker::new(&mut corpus, models, &profile, options(budget))
+        .ask("What is a fork bomb also called?", &mut |_| {})
+        .unwrap();
     let t = &a.trade_offs;
     assert!(
         matches!(t.strategy, Strategy::Rag { .. }),
@@ -160,15 +150,13 @@ fn retrieval_that_finds_nothing_escalates_and_says_so() {
         context_tokens: Some(4096),
         ..Default::default()
     };
-    let a = ask(
-        &mut corpus,
-        models,
-        &profile(),
-        "What is the boiling point of ethanol according to the document?",
-        &options(budget),
-        &mut |_| {},
-    )
-    .unwrap();
+    let profile = profile();
+    let a = Asker::new(&mut corpus, models, &profile, options(budget))
+        .ask(
+            "What is the boiling point of ethanol according to the document?",
+            &mut |_| {},
+        )
+        .unwrap();
     let t = &a.trade_offs;
     let f = t
         .fallback

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
-use folio_engine::ask::{ask, execute, plan, Answer, AskOptions, Corpus, Models};
+use folio_engine::ask::{Answer, AskEvent, AskOptions, Asker, Corpus, Models};
 use folio_engine::llm::GenerateOptions;
 use folio_engine::models::load_model;
 use folio_engine::router::{Budget, StrategyKind};
@@ -54,25 +54,27 @@ pub fn run(args: AskArgs) -> Result<()> {
         device: Some(&placement),
         scorer: Some(&scorer),
     };
+    let mut asker = Asker::new(&mut corpus, models, &profile, options);
     if args.compare {
-        return compare(&mut corpus, models, &profile, &args, &options);
+        return compare(&mut asker, &args);
     }
     let mut stdout = std::io::stdout();
     let json = args.json;
-    let mut stream = |piece: &str| {
-        if !json {
-            let _ = write!(stdout, "{piece}");
-            let _ = stdout.flush();
+    let answer = asker.ask(&args.question, &mut |event| {
+        if json {
+            return;
         }
-    };
-    let answer = ask(
-        &mut corpus,
-        models,
-        &profile,
-        &args.question,
-        &options,
-        &mut stream,
-    )?;
+        let text = match event {
+            AskEvent::Text(piece) => piece.to_string(),
+            AskEvent::Escalating { to, .. } => format!(
+                "\n[retrieval found nothing; escalating to {}]\n",
+                to.kind().name()
+            ),
+            _ => return,
+        };
+        let _ = write!(stdout, "{text}");
+        let _ = stdout.flush();
+    })?;
     if json {
         return print_json(&answer);
     }
@@ -165,50 +167,23 @@ pub fn parse_bytes(s: &str) -> Result<Option<u64>> {
 }
 
 /// Runs each strategy on the same question and prints them side by side.
-fn compare(
-    corpus: &mut Corpus,
-    models: Models,
-    profile: &folio_engine::router::DeviceProfile,
-    args: &AskArgs,
-    options: &AskOptions,
-) -> Result<()> {
-    let mut results: Vec<(StrategyKind, Result<Answer>)> = Vec::new();
-    for kind in [
-        StrategyKind::Rag,
-        StrategyKind::Compress,
-        StrategyKind::Full,
-    ] {
-        let forced = AskOptions {
-            forced: Some(kind),
-            self_route: false,
-            ..options.clone()
-        };
-        if !args.json {
-            eprintln!("── {} ──", kind.name());
+fn compare(asker: &mut Asker, args: &AskArgs) -> Result<()> {
+    let mut current = None;
+    let results = asker.compare(&args.question, &mut |kind, event| {
+        if args.json {
+            return;
         }
-        let mut sink = |piece: &str| {
-            if !args.json {
-                eprint!("{piece}");
+        if current != Some(kind) {
+            if current.is_some() {
+                eprintln!();
             }
-        };
-        let result =
-            plan(corpus, models, profile, &args.question, &forced).and_then(|(stats, decision)| {
-                execute(
-                    corpus,
-                    models,
-                    profile,
-                    &stats,
-                    &decision,
-                    &args.question,
-                    &forced,
-                    &mut sink,
-                )
-            });
-        if !args.json {
-            eprintln!();
+            eprintln!("── {} ──", kind.name());
+            current = Some(kind);
         }
-        results.push((kind, result));
-    }
+        if let AskEvent::Text(piece) = event {
+            eprint!("{piece}");
+        }
+    });
     if args.json {
         let records: Vec<serde_json::Value> = results
             .iter()
@@ -219,6 +194,7 @@ fn compare(
             .collect();
         return print_json(&records);
     }
+    eprintln!();
     print_table(&results);
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use folio_corpora::bundled::{jargon, jargon_entries};
-use folio_engine::ask::{execute, plan, Answer, AskOptions, Corpus, Models};
+use folio_engine::ask::{Answer, AskOptions, Asker, Corpus, Models};
 use folio_engine::llm::GenerateOptions;
 use folio_engine::models::{load_model, TEST_MODEL};
 use folio_engine::router::{Budget, StrategyKind};
@@ -55,34 +55,20 @@ pub fn run(args: BenchRouterArgs) -> Result<()> {
         ),
         None => None,
     };
+    let options = AskOptions {
+        budget: Budget::default(),
+        self_route: false,
+        generate: GenerateOptions {
+            max_new_tokens: args.max_tokens,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut asker = Asker::new(&mut corpus, models, &profile, options);
     let mut rows = Vec::new();
     for question in &args.questions {
-        for kind in [
-            StrategyKind::Rag,
-            StrategyKind::Compress,
-            StrategyKind::Full,
-        ] {
-            let options = AskOptions {
-                budget: Budget::default(),
-                forced: Some(kind),
-                self_route: false,
-                generate: GenerateOptions {
-                    max_new_tokens: args.max_tokens,
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            let (stats, decision) = plan(&corpus, models, &profile, question, &options)?;
-            let a = execute(
-                &mut corpus,
-                models,
-                &profile,
-                &stats,
-                &decision,
-                question,
-                &options,
-                &mut |_| {},
-            )?;
+        for (kind, a) in asker.compare(question, &mut |_, _| {}) {
+            let a = a?;
             let row = row(kind, question, &a);
             if !args.json {
                 eprintln!(

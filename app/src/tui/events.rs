@@ -2,16 +2,8 @@
 //! events the other, each event tagged with the answer ([`Run`]) it is for.
 
 use folio_engine::ask::{Answer, AskOptions};
-use folio_engine::router::StrategyKind;
 
 use super::state::CorpusState;
-
-/// The order of the compare view's columns.
-pub const COMPARE_ORDER: [StrategyKind; 3] = [
-    StrategyKind::Rag,
-    StrategyKind::Compress,
-    StrategyKind::Full,
-];
 
 /// Which answer an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -67,7 +67,7 @@ impl CompareState {
     /// Empty columns for `question`, in the order the worker runs them.
     pub fn new(question: &str) -> Self {
         Self {
-            columns: super::events::COMPARE_ORDER
+            columns: folio_engine::ask::COMPARE_ORDER
                 .iter()
                 .map(|&kind| CompareColumn {
                     kind,

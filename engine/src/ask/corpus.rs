@@ -31,6 +31,10 @@ pub struct Corpus {
     /// the corpus was given as a store.
     sources: Vec<PathBuf>,
     store: Option<CorpusStore>,
+    /// The last [`token_count`](Self::token_count), by tokenizer (the GGUF
+    /// name and vocabulary size): counted once per corpus state. `docs`
+    /// change only in [`refresh`](Self::refresh), which forgets it.
+    counted: std::sync::Mutex<Option<(String, TokenCount)>>,
 }
 
 /// The texts of a store's documents, in the manifest's order.
@@ -61,6 +65,7 @@ impl Corpus {
             store_dir: PathBuf::new(),
             sources: Vec::new(),
             store: None,
+            counted: Default::default(),
         }
     }
 
@@ -112,6 +117,7 @@ impl Corpus {
             skipped,
             sources,
             store: None,
+            counted: Default::default(),
         })
     }
 
@@ -140,6 +146,7 @@ impl Corpus {
             store_dir: dir.to_path_buf(),
             sources: Vec::new(),
             store: Some(store),
+            counted: Default::default(),
         })
     }
 
@@ -158,6 +165,7 @@ impl Corpus {
             return Ok(false);
         }
         self.docs = docs_of(store)?;
+        *self.counted.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(true)
     }
 
@@ -209,6 +217,26 @@ impl Corpus {
     /// Sizes the router needs, in `model`'s tokens: counted exactly up to a
     /// few MiB of text, extrapolated from a sample beyond.
     pub fn stats(&self, model: &Model) -> Result<CorpusStats> {
+        Ok(self.stats_with(self.token_count(model)?))
+    }
+
+    /// The corpus' length in `model`'s tokens, and whether it was
+    /// extrapolated from a sample: the costly part of [`stats`](Self::stats),
+    /// computed once per corpus state and tokenizer.
+    pub fn token_count(&self, model: &Model) -> Result<TokenCount> {
+        let tokenizer = format!("{} ({} tokens)", model.config.name, model.config.vocab_size);
+        let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((of, count)) = counted.as_ref() {
+            if *of == tokenizer {
+                return Ok(*count);
+            }
+        }
+        let count = self.count_tokens(model)?;
+        *counted = Some((tokenizer, count));
+        Ok(count)
+    }
+
+    fn count_tokens(&self, model: &Model) -> Result<TokenCount> {
         let bytes: usize = self.docs.iter().map(|d| d.text.len()).sum();
         let count = |text: &str| model.tokenizer.encode_text(text).map(|t| t.len());
         let (tokens, estimated) = if bytes <= COUNT_ALL_BYTES {
@@ -235,6 +263,14 @@ impl Corpus {
             let per_byte = sample_tokens as f64 / sample_bytes.max(1) as f64;
             ((bytes as f64 * per_byte) as usize, true)
         };
+        Ok(TokenCount { tokens, estimated })
+    }
+
+    /// [`stats`](Self::stats) from a [`token_count`](Self::token_count) of
+    /// the corpus as it is now, and the index as it is now.
+    pub fn stats_with(&self, count: TokenCount) -> CorpusStats {
+        let bytes: usize = self.docs.iter().map(|d| d.text.len()).sum();
+        let TokenCount { tokens, estimated } = count;
         // Chunks hold CHUNK_TOKENS embedding tokens with 40 of overlap;
         // both tokenizers give similar counts on English prose.
         let chunk_tokens = CHUNK_TOKENS;
@@ -242,7 +278,7 @@ impl Corpus {
             Some(s) => s.chunk_count() as usize,
             None => tokens.div_ceil(CHUNK_TOKENS - 40),
         };
-        Ok(CorpusStats {
+        CorpusStats {
             documents: self.docs.len(),
             bytes: bytes as u64,
             tokens,
@@ -251,8 +287,16 @@ impl Corpus {
             chunk_tokens,
             indexed: self.indexed(),
             dense: self.store.as_ref().is_none_or(|s| s.has_dense()),
-        })
+        }
     }
+}
+
+/// A corpus' length in a model's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCount {
+    pub tokens: usize,
+    /// Extrapolated from the first few MiB (the corpus is larger).
+    pub estimated: bool,
 }
 
 fn store_options(progress: bool) -> StoreOptions {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use folio_engine::ask::{ask, plan, AskOptions, Corpus, Models};
+use folio_engine::ask::{AskOptions, Asker, Corpus, Models};
 use folio_engine::llm::GenerateOptions;
 use folio_engine::router::{Budget, DeviceProfile, StrategyKind};
 
@@ -296,21 +296,14 @@ fn answer(
     done: &HashMap<Key, EvalRecord>,
 ) -> EvalRecord {
     let mut record = EvalRecord::new(item, strategy.name(), &config.model);
-    let options = options(config, strategy);
+    let mut asker = Asker::new(&mut corpus, models, profile, options(config, strategy));
     if strategy == EvalStrategy::Auto {
-        if let Some(reused) = reuse(config, item, &corpus, models, profile, &options, done) {
+        if let Some(reused) = reuse(config, item, &mut asker, done) {
             return reused;
         }
     }
     reset_peak_rss();
-    match ask(
-        &mut corpus,
-        models,
-        profile,
-        &item.question,
-        &options,
-        &mut |_| {},
-    ) {
+    match asker.ask(&item.question, &mut |_| {}) {
         Ok(answer) => record.fill(item, &answer),
         Err(e) => record.error = Some(format!("{e:#}")),
     }
@@ -349,14 +342,11 @@ fn options(config: &RunConfig, strategy: EvalStrategy) -> AskOptions {
 fn reuse(
     config: &RunConfig,
     item: &Item,
-    corpus: &Corpus,
-    models: Models,
-    profile: &DeviceProfile,
-    options: &AskOptions,
+    asker: &mut Asker,
     done: &HashMap<Key, EvalRecord>,
 ) -> Option<EvalRecord> {
-    let (_, decision) = plan(corpus, models, profile, &item.question, options).ok()?;
-    let chosen = &decision.chosen.strategy;
+    let plan = asker.plan(&item.question).ok()?;
+    let chosen = plan.strategy();
     let kind = chosen.kind();
     let forced = done.get(&key(item.suite, &item.id, kind.name()))?;
     let escalates = kind == StrategyKind::Rag && forced.flagged_not_found;

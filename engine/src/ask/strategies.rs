@@ -1,0 +1,207 @@
+//! The three ways to read for a question, each producing the context the
+//! answerer reads and where it came from: retrieval (the top chunks),
+//! compression (the scorer's kept spans) and the full read (everything,
+//! with the plan's attention, RoPE scaling and KV cache).
+
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use folio_corpora::Span;
+use folio_retrieval::Mode;
+
+use super::asker::{AskEvent, Stage};
+use super::context::Context;
+use super::corpus::Corpus;
+use super::tradeoffs::UsedChunk;
+use super::Models;
+use crate::answer::{answer_from_text, AnswerOptions, AnswerReport};
+use crate::compress::{compress, CompressOptions, Target};
+use crate::llm::{AttentionMode, GenerateOptions, SessionOptions, SparseConfig};
+use crate::router::{PlannedAttention, StageSeconds, Strategy};
+
+/// What running a strategy produced before the answer is assembled.
+pub(super) struct Run {
+    pub report: AnswerReport,
+    /// Document regions the model saw.
+    pub regions: Vec<(usize, Span)>,
+    pub dropped: Vec<(usize, Span)>,
+    pub chunks: Vec<UsedChunk>,
+    pub measured: StageSeconds,
+    /// Source tokens the compressor read (scorer tokens), for the model.
+    pub compressed_source_tokens: usize,
+}
+
+/// The context a strategy assembled, before the answerer reads it.
+struct Gathered {
+    text: String,
+    regions: Vec<(usize, Span)>,
+    dropped: Vec<(usize, Span)>,
+    chunks: Vec<UsedChunk>,
+    measured: StageSeconds,
+    compressed_source_tokens: usize,
+    session: SessionOptions,
+}
+
+/// Runs `strategy` for `question` over `corpus` and reads what it gathered.
+pub(super) fn run(
+    corpus: &mut Corpus,
+    models: Models,
+    strategy: &Strategy,
+    question: &str,
+    generate: &GenerateOptions,
+    progress: bool,
+    on: &mut dyn FnMut(AskEvent),
+) -> Result<Run> {
+    let session = SessionOptions::for_model(models.answerer);
+    let gathered = match strategy {
+        Strategy::Rag { k } => retrieve(corpus, question, *k, progress, session, on)?,
+        Strategy::Compress { target_tokens } => {
+            compressed(corpus, models, question, *target_tokens, session, on)?
+        }
+        Strategy::Full {
+            attention,
+            rope,
+            kv,
+        } => {
+            let mut session = session;
+            session.attention = match attention {
+                PlannedAttention::Flash => AttentionMode::Flash,
+                PlannedAttention::Sparse => AttentionMode::Sparse(SparseConfig::default()),
+            }
+            .build();
+            if rope.factor() > 1.0 {
+                session.rope_scaling = *rope;
+            }
+            session.kv_dtype = *kv;
+            let ctx = Context::full(corpus);
+            Gathered {
+                regions: ctx.regions(),
+                text: ctx.text,
+                dropped: Vec::new(),
+                chunks: Vec::new(),
+                measured: StageSeconds::default(),
+                compressed_source_tokens: 0,
+                session,
+            }
+        }
+    };
+    on(AskEvent::Stage(Stage::Reading));
+    let options = AnswerOptions {
+        generate: generate.clone(),
+        session: gathered.session,
+        device: models.device.cloned().unwrap_or_default(),
+    };
+    let mut on_text = |piece: &str| on(AskEvent::Text(piece));
+    let report = answer_from_text(
+        models.answerer,
+        "context",
+        &gathered.text,
+        question,
+        &options,
+        &mut on_text,
+    )?;
+    let mut measured = gathered.measured;
+    measured.prefill = report.seconds.tokenize + report.seconds.prefill;
+    measured.decode = report.seconds.decode;
+    Ok(Run {
+        report,
+        regions: gathered.regions,
+        dropped: gathered.dropped,
+        chunks: gathered.chunks,
+        measured,
+        compressed_source_tokens: gathered.compressed_source_tokens,
+    })
+}
+
+/// Retrieval: the corpus' top `k` chunks (hybrid when it has embeddings),
+/// indexing it first if it has no index yet.
+fn retrieve(
+    corpus: &mut Corpus,
+    question: &str,
+    k: usize,
+    progress: bool,
+    session: SessionOptions,
+    on: &mut dyn FnMut(AskEvent),
+) -> Result<Gathered> {
+    let mut measured = StageSeconds::default();
+    if !corpus.indexed() {
+        on(AskEvent::Stage(Stage::Indexing {
+            documents: corpus.docs.len(),
+        }));
+    }
+    let t = Instant::now();
+    let (store, ingested) = corpus.store(progress)?;
+    if ingested.is_some() {
+        measured.ingest = t.elapsed().as_secs_f64();
+    }
+    on(AskEvent::Stage(Stage::Retrieving));
+    let t = Instant::now();
+    let mode = if store.has_dense() {
+        Mode::Hybrid
+    } else {
+        Mode::Bm25
+    };
+    let hits = store.search(question, mode, k)?.hits;
+    let passages = store.assemble(&hits)?;
+    measured.retrieve = t.elapsed().as_secs_f64();
+    let chunks = hits
+        .iter()
+        .map(|h| UsedChunk {
+            path: h.path.clone(),
+            span: h.span,
+            rank: h.rank,
+            score: h.score,
+            bm25_rank: h.bm25.map(|r| r.rank),
+            dense_rank: h.dense.map(|r| r.rank),
+        })
+        .collect();
+    let ctx = Context::passages(corpus, &passages)?;
+    Ok(Gathered {
+        regions: ctx.regions(),
+        text: ctx.text,
+        dropped: Vec::new(),
+        chunks,
+        measured,
+        compressed_source_tokens: 0,
+        session,
+    })
+}
+
+/// Compression: the whole corpus cut to `target_tokens` by the scorer.
+fn compressed(
+    corpus: &Corpus,
+    models: Models,
+    question: &str,
+    target_tokens: usize,
+    session: SessionOptions,
+    on: &mut dyn FnMut(AskEvent),
+) -> Result<Gathered> {
+    let scorer = models
+        .scorer
+        .ok_or_else(|| anyhow!("compression needs its scorer model, which was not loaded"))?;
+    on(AskEvent::Stage(Stage::Compressing));
+    let ctx = Context::full(corpus);
+    let compressed = compress(
+        scorer,
+        &ctx.text,
+        question,
+        &CompressOptions {
+            target: Target::Tokens(target_tokens),
+            ..Default::default()
+        },
+    )?;
+    let measured = StageSeconds {
+        compress: compressed.seconds,
+        ..Default::default()
+    };
+    let to_docs = |spans: &[Span]| spans.iter().flat_map(|s| ctx.to_docs(*s)).collect();
+    Ok(Gathered {
+        regions: to_docs(&compressed.kept),
+        dropped: to_docs(&compressed.dropped),
+        text: compressed.text,
+        chunks: Vec::new(),
+        measured,
+        compressed_source_tokens: compressed.source_tokens,
+        session,
+    })
+}
