@@ -250,6 +250,9 @@ pub struct AskArgs {
     pub no_fallback: bool,
     #[command(flatten)]
     pub plan: PlanArgs,
+    /// The Qdrant server (gRPC) of a store whose vectors live there.
+    #[arg(long, env = "FOLIO_QDRANT_URL")]
+    pub qdrant_url: Option<String>,
     /// Most answer tokens to generate.
     #[arg(long, default_value_t = 96)]
     pub max_tokens: usize,
@@ -349,6 +352,9 @@ pub struct TuiArgs {
     pub corpus: Vec<PathBuf>,
     #[command(flatten)]
     pub plan: PlanArgs,
+    /// The Qdrant server (gRPC) of a store whose vectors live there.
+    #[arg(long, env = "FOLIO_QDRANT_URL")]
+    pub qdrant_url: Option<String>,
     /// Most answer tokens to generate.
     #[arg(long, default_value_t = 96)]
     pub max_tokens: usize,

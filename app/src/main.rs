@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod device;
 mod long_context;
+mod notices;
 mod output;
 mod tui;
 
@@ -18,6 +19,7 @@ use clap::Parser;
 
 fn main() {
     quiet_on_closed_stdout();
+    notices::init();
     let args = cli::Cli::parse();
     folio_engine::threads::init(args.threads);
     if let Err(err) = commands::run(args) {

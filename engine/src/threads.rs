@@ -53,7 +53,7 @@ fn pool_with(threads: Option<usize>) -> &'static (usize, ThreadPool) {
         match build(n) {
             Ok(pool) => (n, pool),
             Err(e) => {
-                eprintln!("folio: could not start {n} compute threads ({e}); using 1");
+                log::warn!("could not start {n} compute threads ({e}); using 1");
                 std::env::set_var("RAYON_NUM_THREADS", "1");
                 (1, build(1).expect("a pool of one thread"))
             }

@@ -40,7 +40,7 @@ pub fn run(args: AskArgs) -> Result<()> {
         }
         paths.push(store);
     }
-    let mut corpus = Corpus::open(&paths, !args.json)?;
+    let mut corpus = Corpus::open_with(&paths, !args.json, args.qdrant_url.as_deref())?;
     for s in &corpus.skipped {
         eprintln!("folio: {s}");
     }

@@ -68,6 +68,11 @@ pub fn run(args: TuiArgs) -> Result<()> {
     budget.parse().context("the budget flags")?;
     let mut app = App::new(&label, budget);
     let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    // The engine's notices go to the status bar while the UI draws.
+    let status = tx.clone();
+    let _diverted = crate::notices::divert(move |text| {
+        let _ = status.send(WorkerEvent::Status(text));
+    });
     let worker = worker::spawn(
         WorkerConfig {
             paths,
@@ -75,6 +80,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
             model: args.plan.model.clone(),
             scorer: args.plan.scorer.clone(),
             device: args.plan.device,
+            qdrant_url: args.qdrant_url.clone(),
         },
         tx,
     )?;

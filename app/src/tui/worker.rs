@@ -28,6 +28,8 @@ pub struct WorkerConfig {
     pub model: String,
     pub scorer: String,
     pub device: folio_engine::device::DeviceRequest,
+    /// The Qdrant server of a store whose vectors live there.
+    pub qdrant_url: Option<String>,
 }
 
 /// The UI's handle on the worker: where requests go, and the flag that
@@ -196,7 +198,7 @@ fn load_one(id: &str, role: &str, tx: &UnboundedSender<WorkerEvent>) -> Result<M
 
 fn load(config: &WorkerConfig, tx: &UnboundedSender<WorkerEvent>) -> Result<Loaded> {
     status(tx, "opening the corpus…");
-    let corpus = Corpus::open(&config.paths, false)?;
+    let corpus = Corpus::open_with(&config.paths, false, config.qdrant_url.as_deref())?;
     let mut view = CorpusState {
         label: config.label.clone(),
         docs: corpus

@@ -72,9 +72,15 @@ impl Corpus {
     /// Opens a corpus store folder (one holding `manifest.json`), or loads
     /// the files under `paths` (their store is built on first retrieval).
     pub fn open(paths: &[PathBuf], progress: bool) -> Result<Self> {
+        Self::open_with(paths, progress, None)
+    }
+
+    /// [`open`](Self::open), reaching a store whose vectors live on a Qdrant
+    /// server at `qdrant_url` (ignored for stores that keep them in process).
+    pub fn open_with(paths: &[PathBuf], progress: bool, qdrant_url: Option<&str>) -> Result<Self> {
         if let [dir] = paths {
             if dir.join(manifest::FILE).is_file() {
-                return Self::open_store(dir, progress);
+                return Self::open_store(dir, progress, qdrant_url);
             }
         }
         let (files, skipped) = discover(paths);
@@ -121,16 +127,16 @@ impl Corpus {
         })
     }
 
-    fn open_store(dir: &Path, progress: bool) -> Result<Self> {
+    fn open_store(dir: &Path, progress: bool, qdrant_url: Option<&str>) -> Result<Self> {
         let mut options = store_options(progress);
-        // A store whose vectors live on a Qdrant server is reached through
-        // FOLIO_QDRANT_URL (ingest and search also take --qdrant-url).
+        // Only a store whose vectors live on a Qdrant server takes the URL
+        // (the store refuses one its vectors are not on).
         let on_server = manifest::Manifest::load(dir)
             .ok()
             .flatten()
             .is_some_and(|m| m.qdrant_collection.is_some());
         if on_server {
-            options.qdrant_url = std::env::var(folio_retrieval::store::QDRANT_URL_ENV).ok();
+            options.qdrant_url = qdrant_url.map(str::to_string);
         }
         let store = CorpusStore::open(dir, options)?;
         let docs = docs_of(&store)?;

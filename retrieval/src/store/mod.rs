@@ -431,9 +431,7 @@ fn take_writer_lock(dir: &Path, wait: bool) -> Result<File> {
                 dir.display()
             );
         }
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            eprintln!("waiting for {holder}, which is indexing {}…", dir.display());
-        }
+        log::info!("waiting for {holder}, which is indexing {}…", dir.display());
         lock.lock()
             .with_context(|| format!("waiting for the lock on {}", path.display()))?;
     }

@@ -92,8 +92,8 @@ impl ServerStore {
             .ok()
             .filter(|k| !k.is_empty());
         if (api_key.is_some() || shown != url) && plain_http_to_another_host(url) {
-            eprintln!(
-                "warning: {shown} is plain http to another machine: the Qdrant API key or \
+            log::warn!(
+                "{shown} is plain http to another machine: the Qdrant API key or \
                  password goes over the network unencrypted; use https"
             );
         }
@@ -135,9 +135,10 @@ impl ServerStore {
             })?;
         let server_major = reply.version.split('.').next().unwrap_or_default();
         if !server_major.is_empty() && server_major != CLIENT_MAJOR {
-            eprintln!(
-                "warning: Qdrant server {} is version {}; folio's client speaks {CLIENT_MAJOR}.x",
-                self.url, reply.version
+            log::warn!(
+                "Qdrant server {} is version {}; folio's client speaks {CLIENT_MAJOR}.x",
+                self.url,
+                reply.version
             );
         }
         Ok(())
