@@ -3,10 +3,9 @@
 //! A thin entry point: parse the command line, set the thread count, hand off
 //! to one module per command.
 
+mod card;
 mod cli;
 mod commands;
-mod device;
-mod long_context;
 mod notices;
 mod output;
 mod tui;

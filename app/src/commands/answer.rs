@@ -4,12 +4,10 @@ use std::io::Write;
 
 use anyhow::Result;
 use folio_corpora::{bundled, Document};
-use folio_engine::answer::{answer_from_document, AnswerOptions, AnswerReport};
-use folio_engine::llm::{GenerateOptions, Model, Sampling};
+use folio_engine::answer::{answer_from_document, AnswerReport};
 use folio_engine::models::load_model;
 
-use crate::cli::{DemoArgs, GenerationArgs, ReadArgs};
-use crate::long_context::session_options;
+use crate::cli::{convert, DemoArgs, GenerationArgs, ReadArgs};
 use crate::output::{human_bytes, print_json};
 
 pub fn demo(args: DemoArgs) -> Result<()> {
@@ -23,32 +21,10 @@ pub fn read(args: ReadArgs) -> Result<()> {
     answer(&document, &args.question, &args.generation)
 }
 
-fn options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions> {
-    let sampling = if g.temperature > 0.0 {
-        Sampling::TopP {
-            temperature: g.temperature,
-            top_p: g.top_p,
-            seed: g.seed,
-        }
-    } else {
-        Sampling::Greedy
-    };
-    Ok(AnswerOptions {
-        generate: GenerateOptions {
-            max_new_tokens: g.max_tokens,
-            sampling,
-            extra_stop_tokens: Vec::new(),
-            cancel: None,
-        },
-        session: session_options(&g.long_context, model)?,
-        device: crate::device::place(model, g.device),
-    })
-}
-
 fn answer(document: &Document, question: &str, g: &GenerationArgs) -> Result<()> {
     // A first run fetches the model before loading it; only the load is timed.
     let model = load_model(&g.model, true)?;
-    let options = options(g, &model)?;
+    let options = convert::answer_options(g, &model)?;
     let load_seconds = model.load_seconds;
     if !g.json {
         eprintln!(

@@ -10,8 +10,8 @@ use folio_engine::llm::{Logits, Session};
 use folio_engine::models::load_model;
 use serde::Serialize;
 
+use crate::cli::convert::session_options;
 use crate::cli::BenchLlmArgs;
-use crate::long_context::session_options;
 use crate::output::print_json;
 
 #[derive(Serialize)]

@@ -17,8 +17,8 @@ use folio_engine::models::load_model;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::cli::convert::{attention_mode, session_options};
 use crate::cli::{AttentionArg, BenchAttentionArgs};
-use crate::long_context::{attention_mode, session_options};
 use crate::output::{human_bytes, print_json};
 use crate::HEAP;
 

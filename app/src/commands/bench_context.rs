@@ -15,8 +15,8 @@ use folio_engine::models::load_model;
 use folio_evals::passkey::passkey_case;
 use serde::Serialize;
 
+use crate::cli::convert::session_options;
 use crate::cli::{BenchContextArgs, LongContextArgs, RopeArg};
-use crate::long_context::session_options;
 use crate::output::print_json;
 
 #[derive(Serialize)]

@@ -10,8 +10,8 @@ use folio_evals::eval::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::ask::budget;
 use super::calibrate::ensure_profile;
+use crate::cli::convert::budget;
 use crate::cli::{EvalArgs, SeedClaimsArgs};
 use crate::output::print_json;
 
@@ -134,7 +134,7 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
     } else {
         ProgressBar::hidden()
     };
-    let placement = crate::device::place(&answerer, args.plan.device);
+    let placement = crate::cli::convert::place(&answerer, args.plan.device);
     let models = Models {
         answerer: &answerer,
         device: Some(&placement),

@@ -1,19 +1,13 @@
 //! `folio ingest PATH…`: adds documents to a corpus store with progress bars
 //! (files, chunks, embeddings) and reports what changed.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use folio_corpora::LoadOptions;
 use folio_retrieval::{ChunkerConfig, CorpusStore, IngestOptions, StoreOptions};
 
+use crate::cli::convert::default_store;
 use crate::cli::IngestArgs;
 use crate::output::{human_bytes, print_json};
-
-/// The store folder used when `--store` is not given.
-pub fn default_store() -> PathBuf {
-    folio_corpora::fetch::folio_home().join("corpus")
-}
 
 /// Runs `folio ingest`.
 pub fn run(args: IngestArgs, threads: Option<usize>) -> Result<()> {

@@ -1,20 +1,17 @@
 //! One module per `folio` command.
 
 mod answer;
-pub(crate) mod ask;
+mod ask;
 mod bench;
 mod bench_attention;
 mod bench_context;
 mod bench_router;
 pub(crate) mod calibrate;
-pub(crate) mod card;
 mod compress;
 mod eval;
-pub(crate) mod ingest;
+mod ingest;
 mod models;
 mod search;
-
-pub use compress::{BenchCompressArgs, CompressArgs};
 
 use crate::cli::{BenchWhat, Cli, Command};
 

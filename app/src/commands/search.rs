@@ -5,7 +5,7 @@ use anyhow::Result;
 use folio_retrieval::{CorpusStore, Mode, StoreOptions};
 use serde::Serialize;
 
-use super::ingest::default_store;
+use crate::cli::convert::default_store;
 use crate::cli::SearchArgs;
 use crate::output::print_json;
 

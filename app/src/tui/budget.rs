@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use folio_engine::router::Budget;
 
-use crate::commands::ask::{parse_bytes, parse_seconds};
+use crate::cli::convert::{parse_bytes, parse_seconds};
 use crate::output::human_bytes;
 
 /// The budget as typed: latency, memory (`auto`: what is available when a

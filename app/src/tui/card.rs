@@ -1,5 +1,5 @@
 //! The trade-off card beside the answer: the CLI card's lines (one
-//! formatter for both, `commands::card::lines`) with a coverage bar per
+//! formatter for both, `crate::card::lines`) with a coverage bar per
 //! document showing which of its bytes the model read, and warnings in red.
 
 use ratatui::buffer::Buffer;
@@ -14,7 +14,7 @@ use folio_engine::ask::{Answer, TradeOffs};
 use folio_engine::router::Strategy;
 
 use super::state::DocInfo;
-use crate::commands::card;
+use crate::card;
 
 /// Documents given a bar each; the rest are counted.
 const MAX_BARS: usize = 6;

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
 use super::answer::body;
 use super::state::{AnswerState, CompareState};
-use crate::commands::card::{compare_values, COMPARE_ROWS};
+use crate::card::{compare_values, COMPARE_ROWS};
 
 /// The compare view over its state; `tick` turns the spinners.
 pub struct ComparePane<'a> {

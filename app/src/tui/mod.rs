@@ -105,7 +105,7 @@ fn corpus_paths(given: &[PathBuf]) -> Result<(Vec<PathBuf>, String)> {
         let names: Vec<String> = given.iter().map(|p| p.display().to_string()).collect();
         return Ok((given.to_vec(), names.join(", ")));
     }
-    let store = crate::commands::ingest::default_store();
+    let store = crate::cli::convert::default_store();
     if store.join("manifest.json").is_file() {
         return Ok((vec![store.clone()], format!("store {}", store.display())));
     }

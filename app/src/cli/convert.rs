@@ -1,0 +1,222 @@
+//! The one layer from flags to the engine's options: budgets, answer and
+//! ask options, long-context session options, device placement, and the
+//! defaults that depend on folio's home folder.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use folio_engine::answer::AnswerOptions;
+use folio_engine::ask::AskOptions;
+use folio_engine::device::{DeviceRequest, Placement};
+use folio_engine::llm::{
+    AttentionMode, GenerateOptions, KvDtype, Model, RopeScaling, Sampling, SessionOptions,
+    SparseConfig,
+};
+use folio_engine::router::Budget;
+
+use super::{AskArgs, AttentionArg, BudgetArgs, GenerationArgs, KvArg, LongContextArgs, RopeArg};
+
+/// The attention mode the flags ask for.
+pub fn attention_mode(args: &LongContextArgs) -> Result<AttentionMode> {
+    Ok(match args.attention {
+        AttentionArg::Dense => AttentionMode::Dense,
+        AttentionArg::Flash => AttentionMode::Flash,
+        AttentionArg::Sparse => {
+            if args.sparse_block == 0 || args.top_k == 0 {
+                bail!("--top-k and --sparse-block must be at least 1");
+            }
+            AttentionMode::Sparse(SparseConfig {
+                top_k: args.top_k,
+                block: args.sparse_block,
+                sinks: args.sinks,
+                window: args.window,
+            })
+        }
+    })
+}
+
+/// The RoPE scaling the flags ask for, against `model`'s trained context.
+pub fn rope_scaling(args: &LongContextArgs, model: &Model) -> Result<RopeScaling> {
+    let original = model.config.trained_positions();
+    let factor = || -> Result<f32> {
+        match args.rope_factor {
+            Some(f) => Ok(f),
+            None => bail!(
+                "--rope {:?} needs --rope-factor S (the context it covers is {original} × S)",
+                args.rope
+            ),
+        }
+    };
+    let scaling = match args.rope {
+        RopeArg::Auto => match args.rope_factor {
+            Some(_) => bail!("--rope-factor needs --rope pi|ntk|yarn|dynamic"),
+            None => model.config.default_rope_scaling(),
+        },
+        RopeArg::None => RopeScaling::None,
+        RopeArg::Pi => RopeScaling::Linear { factor: factor()? },
+        RopeArg::Ntk => RopeScaling::Ntk { factor: factor()? },
+        RopeArg::Yarn => RopeScaling::yarn(factor()?, original),
+        RopeArg::Dynamic => RopeScaling::Dynamic {
+            factor: args.rope_factor.unwrap_or(1.0),
+            original_context: original,
+        },
+    };
+    scaling.validate()?;
+    Ok(scaling)
+}
+
+/// Session options for `model` from the flags.
+pub fn session_options(args: &LongContextArgs, model: &Model) -> Result<SessionOptions> {
+    if args.prefill_chunk == 0 {
+        bail!("--prefill-chunk must be at least 1");
+    }
+    Ok(SessionOptions {
+        attention: attention_mode(args)?.build(),
+        rope_scaling: rope_scaling(args, model)?,
+        kv_dtype: match args.kv {
+            KvArg::F32 => KvDtype::F32,
+            KvArg::F16 => KvDtype::F16,
+            KvArg::Int8 => KvDtype::Int8,
+        },
+        prefill_chunk: args.prefill_chunk,
+        ..SessionOptions::default()
+    })
+}
+
+/// The budget from the flags; memory defaults to what is available now.
+pub fn budget(args: &BudgetArgs) -> Result<Budget> {
+    budget_from(
+        &args.budget_latency,
+        args.budget_memory.as_deref(),
+        &args.budget_tokens,
+    )
+}
+
+/// A budget from `--budget-latency`, `--budget-memory` (`None`: what is
+/// available now) and `--budget-tokens` values.
+pub fn budget_from(latency: &str, memory: Option<&str>, tokens: &str) -> Result<Budget> {
+    let memory = match memory {
+        Some(m) => parse_bytes(m)?,
+        None => Some(folio_engine::calibrate::memory()?.1).filter(|b| *b > 0),
+    };
+    Ok(Budget {
+        latency_s: parse_seconds(latency)?,
+        memory_bytes: memory,
+        context_tokens: match tokens {
+            "none" => None,
+            n => Some(n.parse().with_context(|| {
+                format!("--budget-tokens {n:?} is not a number of tokens (or `none`)")
+            })?),
+        },
+    })
+}
+
+/// `value` and `unit` of `30s` or `4GiB` (unit possibly empty); `None` for
+/// `none`. `what` names the expected kind in the error.
+fn split_quantity<'a>(s: &'a str, what: &str) -> Result<Option<(f64, &'a str)>> {
+    let s = s.trim();
+    if s == "none" {
+        return Ok(None);
+    }
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("{s:?} is not {what}"))?;
+    Ok(Some((value, unit)))
+}
+
+/// `30s`, `1.5m`, `500ms`, `2h`, a bare number of seconds, or `none`.
+pub fn parse_seconds(s: &str) -> Result<Option<f64>> {
+    let Some((value, unit)) = split_quantity(s, "a duration (try 30s, 2m or none)")? else {
+        return Ok(None);
+    };
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => bail!("unknown unit in {:?}: use ms, s, m or h", s.trim()),
+    };
+    if value <= 0.0 {
+        bail!("a latency budget must be positive (got {:?})", s.trim());
+    }
+    Ok(Some(value * scale))
+}
+
+/// `4GiB`, `512MiB`, `2GB`, a bare number of bytes, or `none`.
+pub fn parse_bytes(s: &str) -> Result<Option<u64>> {
+    let Some((value, unit)) = split_quantity(s, "a size (try 4GiB, 512MiB or none)")? else {
+        return Ok(None);
+    };
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => bail!(
+            "unknown unit in {:?}: use B, kB, MB, GB, KiB, MiB or GiB",
+            s.trim()
+        ),
+    };
+    Ok(Some((value * scale) as u64))
+}
+
+/// Places `model` as `request` asks; a `cuda` request that falls back to
+/// the CPU says why (an `auto` one falls back quietly; its cards say so
+/// only when a GPU was found).
+pub fn place(model: &Model, request: DeviceRequest) -> Placement {
+    let placement = Placement::prepare(model, request);
+    if let (Some(note), DeviceRequest::Cuda) = (placement.note(), request) {
+        eprintln!("folio: {note}");
+    }
+    placement
+}
+
+/// The store folder used when `--store` (or `--corpus`) is not given.
+pub fn default_store() -> PathBuf {
+    folio_corpora::fetch::folio_home().join("corpus")
+}
+
+/// `folio ask`'s options from its flags.
+pub fn ask_options(args: &AskArgs) -> Result<AskOptions> {
+    Ok(AskOptions {
+        budget: budget(&args.budget)?,
+        forced: args.strategy.as_deref().map(str::parse).transpose()?,
+        rag_k: args.plan.chunks.max(1),
+        generate: GenerateOptions {
+            max_new_tokens: args.max_tokens,
+            ..Default::default()
+        },
+        self_route: !args.no_fallback,
+        progress: !args.json,
+    })
+}
+
+/// Generation and session options of `read` and `demo`, with the model
+/// placed where `--device` asks.
+pub fn answer_options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions> {
+    let sampling = if g.temperature > 0.0 {
+        Sampling::TopP {
+            temperature: g.temperature,
+            top_p: g.top_p,
+            seed: g.seed,
+        }
+    } else {
+        Sampling::Greedy
+    };
+    Ok(AnswerOptions {
+        generate: GenerateOptions {
+            max_new_tokens: g.max_tokens,
+            sampling,
+            extra_stop_tokens: Vec::new(),
+            cancel: None,
+        },
+        session: session_options(&g.long_context, model)?,
+        device: place(model, g.device),
+    })
+}
