@@ -1,17 +1,17 @@
 //! The command line: every argument struct, declared with clap
-//! (`answer.rs`: the commands that answer; `store.rs`: ingest and search;
+//! (`answering.rs`: the commands that answer; `store.rs`: ingest and search;
 //! `compress.rs`; `eval.rs`; `bench.rs`: calibrate and the benchmarks), and `convert.rs`,
 //! the one layer that turns flags into the engine's options. `commands/`
 //! and `tui/` depend on this module, never on each other.
 
-mod answer;
+mod answering;
 mod bench;
 mod compress;
 pub mod convert;
 mod eval;
 mod store;
 
-pub use answer::*;
+pub use answering::*;
 pub use bench::*;
 pub use compress::*;
 pub use eval::*;

@@ -1,16 +1,16 @@
 //! One module per `folio` command.
 
-mod answer;
 mod ask;
-mod bench;
 mod bench_attention;
 mod bench_context;
+mod bench_llm;
 mod bench_router;
 pub(crate) mod calibrate;
 mod compress;
 mod eval;
 mod ingest;
 mod models;
+mod read;
 mod search;
 
 use crate::cli::{BenchWhat, Cli, Command};
@@ -23,9 +23,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Tui(args) => crate::tui::run(args),
         Command::Models { action } => models::run(action),
-        Command::Demo(args) => answer::demo(args),
+        Command::Demo(args) => read::demo(args),
         Command::Ask(args) => ask::run(args),
-        Command::Read(args) => answer::read(args),
+        Command::Read(args) => read::read(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Compress(args) => compress::run(&args),
         Command::Bench {
@@ -36,7 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => bench_router::run(args),
         Command::Bench {
             what: BenchWhat::Llm(args),
-        } => bench::llm(args),
+        } => bench_llm::llm(args),
         Command::Bench {
             what: BenchWhat::Attention(args),
         } => bench_attention::run(args),

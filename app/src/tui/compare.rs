@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
-use super::answer::body;
+use super::answer_pane::body;
 use super::state::{AnswerState, CompareState};
 use crate::card::{compare_values, COMPARE_ROWS};
 

@@ -9,9 +9,9 @@
 //! runs on its own thread (`worker.rs`); the UI loop runs on tokio, selecting
 //! over key events, worker events and a spinner tick.
 
-mod answer;
+mod answer_pane;
 mod budget;
-mod card;
+mod card_pane;
 mod compare;
 mod corpus;
 mod events;

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::answer::{AnswerPane, SPINNER};
+use super::answer_pane::{AnswerPane, SPINNER};
 use super::budget::BudgetOverlay;
-use super::card::CardPane;
+use super::card_pane::CardPane;
 use super::compare::ComparePane;
 use super::corpus::CorpusPane;
 use super::evidence::EvidencePane;

@@ -18,9 +18,9 @@ use ratatui::style::Color;
 use ratatui::widgets::Widget;
 use ratatui::Terminal;
 
-use crate::tui::answer::AnswerPane;
+use crate::tui::answer_pane::AnswerPane;
 use crate::tui::budget::{BudgetOverlay, BudgetState};
-use crate::tui::card::{coverage_bar, CardPane};
+use crate::tui::card_pane::{coverage_bar, CardPane};
 use crate::tui::compare::ComparePane;
 use crate::tui::corpus::CorpusPane;
 use crate::tui::events::{Run, WorkerEvent};

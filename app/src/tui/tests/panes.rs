@@ -159,7 +159,7 @@ fn coverage_bars_mark_what_retrieval_read() {
         bm25_rank: Some(1),
         dense_rank: None,
     }];
-    let lines = crate::tui::card::coverage_lines(&a.trade_offs, &[doc()], 46);
+    let lines = crate::tui::card_pane::coverage_lines(&a.trade_offs, &[doc()], 46);
     assert_eq!(lines, ["coverage    tides.txt       ████▒░░░░░  42.5%"]);
 }
 
