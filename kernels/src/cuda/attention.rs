@@ -4,6 +4,7 @@
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::error::CudaError;
+use super::kernel::{HeadDim, Kernel};
 use super::launch::{self, GpuAttnShape, Half, SparseConfig};
 use super::runtime::{i, CudaRuntime};
 
@@ -35,12 +36,11 @@ impl CudaRuntime {
     ) -> Result<(), CudaError> {
         s.validate(q.len(), k.len(), v.len(), out.len())?;
         let l = launch::flash_launch(s, self.flash_warps)?;
-        let suffix = if self.flash_warps == 8 { "_w8" } else { "" };
-        let f = self.func(&format!(
-            "flash_fwd_{}_d{}{suffix}",
-            dtype.tag(),
-            s.head_dim
-        ))?;
+        let f = self.func(Kernel::Flash {
+            dtype,
+            head_dim: HeadDim::of(s.head_dim)?,
+            eight_warps: self.flash_warps == 8,
+        })?;
         let scale_log2 = scale * std::f32::consts::LOG2_E;
         let (ql, kl, qs, nh, nk) = (
             i(s.q_len),
@@ -113,14 +113,14 @@ impl CudaRuntime {
             i(s.head_dim),
             i(nb),
         );
-        let f = self.func(&format!("block_minmax_{}", dtype.tag()))?;
+        let f = self.func(Kernel::BlockMinmax(dtype))?;
         let mut b = self.stream.launch_builder(f);
         b.arg(k).arg(&mut scratch.kmin).arg(&mut scratch.kmax);
         b.arg(&kl).arg(&nk).arg(&d).arg(&nbi);
         // SAFETY: validated shapes; the kernel stays inside kv_len and n_blocks.
         unsafe { b.launch(launch::minmax_launch(s)?.config()) }?;
 
-        let f = self.func(&format!("indexer_scores_{}", dtype.tag()))?;
+        let f = self.func(Kernel::IndexerScores(dtype))?;
         let mut b = self.stream.launch_builder(f);
         b.arg(q)
             .arg(&scratch.kmin)
@@ -131,7 +131,7 @@ impl CudaRuntime {
         unsafe { b.launch(launch::indexer_launch(s)?.config()) }?;
 
         let (kb, ns, nl) = (i(c.top_k_blocks), i(c.n_sink), i(c.n_local));
-        let f = self.func("topk_blocks")?;
+        let f = self.func(Kernel::TopkBlocks)?;
         let mut b = self.stream.launch_builder(f);
         b.arg(&scratch.scores).arg(&mut scratch.selected);
         b.arg(&ql)
@@ -166,7 +166,10 @@ impl CudaRuntime {
             return Err(CudaError::Shape("selection buffer too small".into()));
         }
         let l = launch::sparse_launch(s)?;
-        let f = self.func(&format!("sparse_attn_{}_d{}", dtype.tag(), s.head_dim))?;
+        let f = self.func(Kernel::SparseAttention {
+            dtype,
+            head_dim: HeadDim::of(s.head_dim)?,
+        })?;
         let scale_log2 = scale * std::f32::consts::LOG2_E;
         let (ql, kl, qs, nh, nk, nb, kb) = (
             i(s.q_len),

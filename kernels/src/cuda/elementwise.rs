@@ -4,6 +4,7 @@
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::error::CudaError;
+use super::kernel::Kernel;
 use super::launch;
 use super::runtime::{i, CudaRuntime};
 
@@ -24,7 +25,7 @@ impl CudaRuntime {
         halves: bool,
     ) -> Result<(), CudaError> {
         self.rope(
-            "rope_bf16",
+            Kernel::RopeBf16,
             x,
             inv_freq,
             rows,
@@ -48,14 +49,21 @@ impl CudaRuntime {
         halves: bool,
     ) -> Result<(), CudaError> {
         self.rope(
-            "rope_f32", x, inv_freq, rows, n_heads, head_dim, first_pos, halves,
+            Kernel::RopeF32,
+            x,
+            inv_freq,
+            rows,
+            n_heads,
+            head_dim,
+            first_pos,
+            halves,
         )
     }
 
     #[allow(clippy::too_many_arguments)]
     fn rope<T>(
         &self,
-        name: &str,
+        kernel: Kernel,
         x: &mut CudaSlice<T>,
         inv_freq: &CudaSlice<f32>,
         rows: usize,
@@ -83,7 +91,7 @@ impl CudaRuntime {
             i(first_pos),
             halves as i32,
         );
-        let mut b = self.stream.launch_builder(self.func(name)?);
+        let mut b = self.stream.launch_builder(self.func(kernel)?);
         b.arg(x)
             .arg(inv_freq)
             .arg(&r)
@@ -105,7 +113,7 @@ impl CudaRuntime {
         eps: f32,
         out: &mut CudaSlice<f32>,
     ) -> Result<(), CudaError> {
-        self.rms_norm("rms_norm_f32", x, w, eps, out)
+        self.rms_norm(Kernel::RmsNormF32, x, w, eps, out)
     }
 
     /// RMSNorm of f32 rows into bf16 bits (the input of a bf16 matrix product).
@@ -116,12 +124,12 @@ impl CudaRuntime {
         eps: f32,
         out: &mut CudaSlice<u16>,
     ) -> Result<(), CudaError> {
-        self.rms_norm("rms_norm_f32_bf16", x, w, eps, out)
+        self.rms_norm(Kernel::RmsNormF32Bf16, x, w, eps, out)
     }
 
     fn rms_norm<T>(
         &self,
-        name: &str,
+        kernel: Kernel,
         x: &CudaSlice<f32>,
         w: &CudaSlice<f32>,
         eps: f32,
@@ -137,7 +145,7 @@ impl CudaRuntime {
         }
         let l = launch::row_launch(x.len() / h)?;
         let hi = i(h);
-        let mut b = self.stream.launch_builder(self.func(name)?);
+        let mut b = self.stream.launch_builder(self.func(kernel)?);
         b.arg(x).arg(w).arg(out).arg(&hi).arg(&eps);
         // SAFETY: lengths checked above.
         unsafe { b.launch(l.config()) }?;
@@ -151,7 +159,7 @@ impl CudaRuntime {
         ffn: usize,
         out: &mut CudaSlice<f32>,
     ) -> Result<(), CudaError> {
-        self.swiglu("swiglu_f32", gate_up, ffn, out)
+        self.swiglu(Kernel::SwigluF32, gate_up, ffn, out)
     }
 
     /// [`Self::swiglu_f32`] on bf16 bits.
@@ -161,12 +169,12 @@ impl CudaRuntime {
         ffn: usize,
         out: &mut CudaSlice<u16>,
     ) -> Result<(), CudaError> {
-        self.swiglu("swiglu_bf16", gate_up, ffn, out)
+        self.swiglu(Kernel::SwigluBf16, gate_up, ffn, out)
     }
 
     fn swiglu<T>(
         &self,
-        name: &str,
+        kernel: Kernel,
         gu: &CudaSlice<T>,
         ffn: usize,
         out: &mut CudaSlice<T>,
@@ -181,7 +189,7 @@ impl CudaRuntime {
         let rows = out.len() / ffn;
         let l = launch::elementwise_launch(out.len())?;
         let (r, f) = (i(rows), i(ffn));
-        let mut b = self.stream.launch_builder(self.func(name)?);
+        let mut b = self.stream.launch_builder(self.func(kernel)?);
         b.arg(gu).arg(out).arg(&r).arg(&f);
         // SAFETY: lengths checked above.
         unsafe { b.launch(l.config()) }?;
@@ -198,7 +206,7 @@ impl CudaRuntime {
         h: usize,
         out: &mut CudaSlice<f32>,
     ) -> Result<(), CudaError> {
-        self.embed("embed_f32", tokens, host_tokens, table, h, out)
+        self.embed(Kernel::EmbedF32, tokens, host_tokens, table, h, out)
     }
 
     /// Embedding lookup from a bf16 table, into f32 rows.
@@ -210,12 +218,12 @@ impl CudaRuntime {
         h: usize,
         out: &mut CudaSlice<f32>,
     ) -> Result<(), CudaError> {
-        self.embed("embed_bf16", tokens, host_tokens, table, h, out)
+        self.embed(Kernel::EmbedBf16, tokens, host_tokens, table, h, out)
     }
 
     fn embed<T>(
         &self,
-        name: &str,
+        kernel: Kernel,
         tokens: &CudaSlice<u32>,
         host_tokens: &[u32],
         table: &CudaSlice<T>,
@@ -238,7 +246,7 @@ impl CudaRuntime {
         }
         let l = launch::elementwise_launch(n * h)?;
         let (ni, hi) = (i(n), i(h));
-        let mut b = self.stream.launch_builder(self.func(name)?);
+        let mut b = self.stream.launch_builder(self.func(kernel)?);
         b.arg(tokens).arg(table).arg(out).arg(&ni).arg(&hi);
         // SAFETY: token ids and lengths checked above.
         unsafe { b.launch(l.config()) }?;
@@ -260,7 +268,7 @@ impl CudaRuntime {
         }
         let l = launch::row_launch(out.len())?;
         let v = i(vocab);
-        let mut b = self.stream.launch_builder(self.func("argmax_f32")?);
+        let mut b = self.stream.launch_builder(self.func(Kernel::ArgmaxF32)?);
         b.arg(logits).arg(out).arg(&v);
         // SAFETY: lengths checked above.
         unsafe { b.launch(l.config()) }?;

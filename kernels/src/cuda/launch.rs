@@ -30,7 +30,7 @@ pub const ELEM_THREADS: u32 = 256;
 pub const MAX_DYNAMIC_SMEM: u32 = 200 * 1024;
 
 /// 16-bit storage format of attention inputs and outputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Half {
     /// bfloat16 (the models' native format).
     Bf16,

@@ -20,12 +20,14 @@
 mod attention;
 mod elementwise;
 mod error;
+mod kernel;
 pub mod launch;
 mod runtime;
 mod sources;
 
 pub use attention::SparseScratch;
 pub use error::{driver_available, nvrtc_available, CudaError, NO_DRIVER};
+pub use kernel::{HeadDim, Kernel};
 pub use launch::{GpuAttnShape, Half, Launch, SparseConfig};
 pub use runtime::CudaRuntime;
 pub use sources::{compile_ptx, KernelSource, ARCH, SOURCES};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
 
 use super::error::{driver_available, CudaError};
+use super::kernel::Kernel;
 use super::sources::{compile, SOURCES};
 use super::{launch, DEFAULT_FLASH_WARPS};
 
@@ -14,7 +15,7 @@ use super::{launch, DEFAULT_FLASH_WARPS};
 pub struct CudaRuntime {
     ctx: Arc<CudaContext>,
     pub(super) stream: Arc<CudaStream>,
-    funcs: HashMap<&'static str, CudaFunction>,
+    funcs: HashMap<Kernel, CudaFunction>,
     pub(super) flash_warps: usize,
 }
 
@@ -34,20 +35,22 @@ impl CudaRuntime {
         let ctx = CudaContext::new(ordinal)?;
         let stream = ctx.default_stream();
         let mut funcs = HashMap::new();
+        let kernels = Kernel::all();
         for src in SOURCES {
             let module = ctx.load_module(compile(src)?)?;
-            for &name in src.entry_points {
-                let f = module.load_function(name)?;
-                if name.starts_with("flash_")
-                    || name.starts_with("sparse_")
-                    || name == "topk_blocks"
-                {
+            for &kernel in &kernels {
+                let name = kernel.name();
+                if !src.entry_points.contains(&name.as_str()) {
+                    continue;
+                }
+                let f = module.load_function(&name)?;
+                if kernel.large_shared_memory() {
                     f.set_attribute(
                         cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         launch::MAX_DYNAMIC_SMEM as i32,
                     )?;
                 }
-                funcs.insert(name, f);
+                funcs.insert(kernel, f);
             }
         }
         Ok(CudaRuntime {
@@ -88,9 +91,9 @@ impl CudaRuntime {
         Ok(self.ctx.name()?)
     }
 
-    pub(super) fn func(&self, name: &str) -> Result<&CudaFunction, CudaError> {
+    pub(super) fn func(&self, kernel: Kernel) -> Result<&CudaFunction, CudaError> {
         self.funcs
-            .get(name)
-            .ok_or_else(|| CudaError::Shape(format!("kernel {name} not loaded")))
+            .get(&kernel)
+            .ok_or_else(|| CudaError::Shape(format!("kernel {} not loaded", kernel.name())))
     }
 }
