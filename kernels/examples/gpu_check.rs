@@ -18,7 +18,9 @@
 //! Exit status 1 if any correctness check fails, 2 if the GPU is unusable.
 
 use cudarc::driver::{CudaSlice, CudaStream};
+use folio_kernels::attention::AttentionShape;
 use folio_kernels::cuda::{launch, CudaRuntime, GpuAttnShape, Half, SparseConfig};
+use folio_kernels::reference::{self, rel_err};
 use half::{bf16, f16};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -57,19 +59,6 @@ impl Report {
     }
 }
 
-fn rel_err(out: &[f64], reference: &[f64]) -> f64 {
-    assert_eq!(out.len(), reference.len());
-    let (mut num, mut den) = (0f64, 0f64);
-    for (o, r) in out.iter().zip(reference) {
-        if !o.is_finite() {
-            return f64::NAN;
-        }
-        num += (o - r) * (o - r);
-        den += r * r;
-    }
-    (num / den.max(1e-300)).sqrt()
-}
-
 fn to_h(dtype: Half, x: f32) -> u16 {
     match dtype {
         Half::Bf16 => bf16::from_f32(x).to_bits(),
@@ -104,7 +93,7 @@ fn fast_bf16(seed: u64, n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// Textbook causal GQA attention in f64, restricted per (query, kv head) by `allow`.
+/// [`reference::attention`] on a GPU shape.
 fn attention_ref(
     s: &GpuAttnShape,
     scale: f64,
@@ -113,43 +102,15 @@ fn attention_ref(
     v: &[f64],
     allow: &dyn Fn(usize, usize, usize) -> bool,
 ) -> Vec<f64> {
-    let d = s.head_dim;
-    let mut out = vec![0f64; s.q_elems()];
-    let mut w = vec![0f64; s.kv_len];
-    for i in 0..s.q_len {
-        let pos = s.q_start + i;
-        for h in 0..s.n_heads {
-            let g = h / s.group();
-            let qv = &q[(i * s.n_heads + h) * d..][..d];
-            let mut mx = f64::NEG_INFINITY;
-            for key in 0..=pos.min(s.kv_len - 1) {
-                w[key] = if allow(i, g, key) {
-                    let kv = &k[(key * s.n_kv_heads + g) * d..][..d];
-                    scale * qv.iter().zip(kv).map(|(a, b)| a * b).sum::<f64>()
-                } else {
-                    f64::NEG_INFINITY
-                };
-                mx = mx.max(w[key]);
-            }
-            let mut l = 0f64;
-            let o = &mut out[(i * s.n_heads + h) * d..][..d];
-            for key in 0..=pos.min(s.kv_len - 1) {
-                if w[key] == f64::NEG_INFINITY {
-                    continue;
-                }
-                let p = (w[key] - mx).exp();
-                l += p;
-                let vv = &v[(key * s.n_kv_heads + g) * d..][..d];
-                for (o, x) in o.iter_mut().zip(vv) {
-                    *o += p * x;
-                }
-            }
-            for o in o.iter_mut() {
-                *o /= l;
-            }
-        }
-    }
-    out
+    let shape = AttentionShape {
+        n_heads: s.n_heads,
+        n_kv_heads: s.n_kv_heads,
+        head_dim: s.head_dim,
+        q_len: s.q_len,
+        kv_len: s.kv_len,
+        q_start: s.q_start,
+    };
+    reference::attention(&shape, scale, q, k, v, allow)
 }
 
 fn poisoned(stream: &Arc<CudaStream>, n: usize) -> Res<CudaSlice<u16>> {

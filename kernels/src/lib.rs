@@ -10,5 +10,6 @@ pub mod cuda;
 pub mod dot;
 pub mod ops;
 pub mod quant;
+pub mod reference;
 
 pub use attention::{AttentionShape, AttentionStats};

@@ -1,43 +1,11 @@
 //! The dense kernel against a float64 textbook implementation on random inputs.
 
 use folio_kernels::attention::{dense, AttentionShape};
+use folio_kernels::reference::{self, widen};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn random(rng: &mut StdRng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect()
-}
-
-/// softmax(q·kᵀ·scale + causal mask)·v computed in f64, one head at a time.
-fn textbook(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape, scale: f64) -> Vec<f64> {
-    let d = s.head_dim;
-    let mut out = vec![0f64; s.q_len * s.n_heads * d];
-    for i in 0..s.q_len {
-        for h in 0..s.n_heads {
-            let kvh = h / (s.n_heads / s.n_kv_heads);
-            let qi = &q[(i * s.n_heads + h) * d..][..d];
-            let keys = s.q_start + i + 1;
-            let logits: Vec<f64> = (0..keys)
-                .map(|j| {
-                    let kj = &k[(j * s.n_kv_heads + kvh) * d..][..d];
-                    qi.iter()
-                        .zip(kj)
-                        .map(|(a, b)| *a as f64 * *b as f64)
-                        .sum::<f64>()
-                        * scale
-                })
-                .collect();
-            let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
-            for (j, l) in logits.iter().enumerate() {
-                let p = (l - max).exp() / z;
-                let vj = &v[(j * s.n_kv_heads + kvh) * d..][..d];
-                for c in 0..d {
-                    out[(i * s.n_heads + h) * d + c] += p * vj[c] as f64;
-                }
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -65,7 +33,8 @@ fn dense_matches_textbook_attention_with_gqa_and_offsets() {
         let scale = 1.0 / (d as f32).sqrt();
         let mut out = vec![0f32; q.len()];
         let stats = dense(&q, &k, &v, &mut out, shape, scale);
-        let want = textbook(&q, &k, &v, shape, scale as f64);
+        let (qf, kf, vf) = (widen(&q), widen(&k), widen(&v));
+        let want = reference::attention(&shape, scale as f64, &qf, &kf, &vf, &|_, _, _| true);
         // f32 accumulation over ≤ 100 keys: 1e-5 relative to the output's scale.
         let norm = want.iter().map(|x| x.abs()).fold(0.0, f64::max).max(1e-6);
         let err = out
