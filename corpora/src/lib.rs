@@ -46,9 +46,13 @@ pub struct Document {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// Plain text (`.txt`, `.rst`, `.log`, `.csv`): line endings normalised, no sections.
     Text,
+    /// Markdown: text as for `Text`, and ATX headings (`# Title`) become sections.
     Markdown,
+    /// HTML: markup removed, entities decoded, headings become sections.
     Html,
+    /// PDF: the text layer, cited by page rather than by source bytes.
     Pdf,
 }
 
@@ -57,8 +61,11 @@ pub enum Format {
 /// first, so a chunk can say where in the document it sits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Section {
+    /// The heading and its ancestors, outermost first.
     pub path: Vec<String>,
+    /// Heading level of this section, 1–6 (1 is outermost).
     pub level: u8,
+    /// The bytes of the text from the heading to the next heading (or the end).
     pub span: Span,
 }
 
@@ -96,7 +103,9 @@ pub(crate) fn sections(headings: &[Heading], text_len: usize) -> Vec<Section> {
 /// evidence is a span, so it can always be shown in its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {
+    /// First byte of the range, inclusive.
     pub start: usize,
+    /// One past the last byte of the range (exclusive).
     pub end: usize,
 }
 

@@ -12,22 +12,36 @@ use crate::{html, pdf, text, Document, Format};
 /// Why one file was not loaded; ingest reports these per file and goes on.
 #[derive(Debug, Clone, thiserror::Error, Serialize)]
 pub enum LoadError {
+    /// The file could not be opened or read (the OS error's message).
     #[error("cannot read: {0}")]
     Io(String),
+    /// A NUL byte in the first 64 KiB (its offset): not text, not read as text.
     #[error("a binary file (NUL byte at offset {0})")]
     Binary(usize),
+    /// Invalid UTF-8 (the offset of the first bad byte); other encodings are not guessed.
     #[error("not UTF-8 text (invalid byte at offset {0})")]
     NotUtf8(usize),
+    /// Nothing but whitespace once normalised: there is nothing to cite.
     #[error("empty (no text)")]
     Empty,
+    /// Larger than [`LoadOptions::max_bytes`]; refused before it is read whole.
     #[error("too large ({size} bytes; the limit is {limit})")]
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// The file's size in bytes (or what was read before giving up).
+        size: u64,
+        /// The limit it broke, in bytes.
+        limit: u64,
+    },
+    /// An encrypted PDF that the empty user password does not open.
     #[error("an encrypted PDF (a password is needed)")]
     Encrypted,
+    /// A PDF that cannot be parsed or makes the extractor panic (what went wrong).
     #[error("a broken PDF: {0}")]
     BrokenPdf(String),
+    /// A file extension folio does not read (the extension, without its dot).
     #[error("of an unsupported type .{0}")]
     Unsupported(String),
+    /// A FIFO, socket, device or other non-regular file (what kind it is).
     #[error("not a regular file ({0}); folio reads only regular files")]
     NotRegular(&'static str),
 }
@@ -35,6 +49,7 @@ pub enum LoadError {
 /// Limits for loading; the default refuses files over 64 MiB.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions {
+    /// Files larger than this many bytes are refused with [`LoadError::TooLarge`].
     pub max_bytes: u64,
 }
 
@@ -49,7 +64,9 @@ impl Default for LoadOptions {
 /// A file that was not loaded, with the reason.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
+    /// The file as it was found (walked or given).
     pub path: PathBuf,
+    /// Why it was not loaded.
     pub error: LoadError,
 }
 

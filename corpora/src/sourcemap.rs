@@ -11,9 +11,13 @@ use crate::Span;
 /// replaced its source (an entity, a collapsed whitespace run, a tag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Piece {
+    /// Offset of the run in the normalised text.
     pub text_start: usize,
+    /// Length of the run in the text, in bytes.
     pub text_len: usize,
+    /// Offset in the source file of the bytes the run came from.
     pub source_start: usize,
+    /// Length of those source bytes (equal to `text_len` for a verbatim run).
     pub source_len: usize,
 }
 
@@ -27,6 +31,7 @@ impl Piece {
 /// without byte positions (PDF text layers: cite pages instead).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceMap {
+    /// Runs in text order, contiguous and non-overlapping in the text.
     pub pieces: Vec<Piece>,
 }
 

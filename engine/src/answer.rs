@@ -16,24 +16,34 @@ use crate::llm::{
 /// Seconds spent in each stage of one answer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StageTimes {
+    /// Tokenizing the document and rendering the chat prompt.
     pub tokenize: f64,
+    /// Reading the prompt into the model (the first token's logits included).
     pub prefill: f64,
+    /// Generating the answer after the first token.
     pub decode: f64,
 }
 
 /// An answer with what was read to produce it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerReport {
+    /// The model's name (the GGUF's `general.name`).
     pub model: String,
+    /// The id of the document read (or of the assembled context).
     pub document_id: String,
+    /// Bytes of the text read.
     pub document_bytes: usize,
     /// Tokens of the document text alone.
     pub document_tokens: usize,
     /// Tokens sent to the model (document, question, instructions, template).
     pub prompt_tokens: usize,
+    /// The question as asked.
     pub question: String,
+    /// The model's answer, trimmed.
     pub answer: String,
+    /// Tokens generated, the stop token excluded.
     pub generated_tokens: usize,
+    /// Why generation ended.
     pub stop_reason: StopReason,
     /// Device, attention mode, keys attended, RoPE scaling, KV cache.
     #[serde(flatten)]
@@ -45,14 +55,18 @@ pub struct AnswerReport {
     pub beyond_trained_range: bool,
     /// Positions the model was trained on.
     pub trained_context: usize,
+    /// Seconds per stage.
     pub seconds: StageTimes,
+    /// Prompt tokens per second of prefill.
     pub prefill_tok_per_s: f64,
+    /// Generated tokens per second after the first.
     pub decode_tok_per_s: f64,
 }
 
 /// Options of a full-context answer.
 #[derive(Clone, Default)]
 pub struct AnswerOptions {
+    /// Answer length, sampling, stop tokens and cancellation.
     pub generate: GenerateOptions,
     /// Attention, RoPE scaling, KV dtype and chunking of the forward pass.
     pub session: SessionOptions,

@@ -67,6 +67,7 @@ impl Suite {
 pub struct Case {
     /// The dataset's question id.
     pub id: String,
+    /// The question, as the dataset asks it.
     pub question: String,
     /// The text the model reads (compressed or whole).
     pub document: String,
@@ -161,6 +162,7 @@ pub struct Record {
     pub method: String,
     /// The requested compression ratio (1: the whole document).
     pub ratio: f32,
+    /// The question, as the dataset asks it.
     pub question: String,
     /// Accepted answers.
     pub golds: Vec<String>,
@@ -177,7 +179,9 @@ pub struct Record {
     /// Scorer tokens (the compressor's model) of the document and of what
     /// was kept, and the budget.
     pub source_tokens: usize,
+    /// Scorer tokens of the text the model read.
     pub compressed_tokens: usize,
+    /// The scorer-token budget asked of the compressor (the source for ratio 1).
     pub target_tokens: usize,
     /// Wall time of compressing (0 for the whole document).
     pub compress_seconds: f64,
@@ -196,6 +200,7 @@ pub struct Record {
 /// What to run and where to write it.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// The dataset the questions come from.
     pub suite: Suite,
     /// Questions to run (spread over the dev set).
     pub n: usize,

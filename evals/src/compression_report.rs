@@ -12,12 +12,17 @@ use crate::compression::Record;
 /// One (method, ratio) cell over the paired questions.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
+    /// `none` (the whole document) or the compression method.
     pub method: String,
+    /// The requested compression ratio (1: the whole document).
     pub ratio: f32,
+    /// Records in the cell: the paired questions.
     pub n: usize,
     /// Answers containing a gold answer, in %.
     pub accuracy: f64,
+    /// Answers equal to a gold answer once normalized (SQuAD EM), in %.
     pub exact: f64,
+    /// Mean best word-overlap F1 against a gold answer (SQuAD F1), in %.
     pub f1: f64,
     /// Compressed texts still containing a gold answer, in %.
     pub gold_kept: f64,
@@ -25,17 +30,20 @@ pub struct Cell {
     pub achieved_ratio: f64,
     /// Compression milliseconds per 1,000 source tokens (all time ÷ all tokens).
     pub ms_per_1k_tokens: f64,
+    /// Records with an error (they count as wrong in the percentages).
     pub errors: usize,
 }
 
 /// The summary of one suite.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The suite's name (`squad`, `squad-article`, `hotpotqa`).
     pub suite: String,
     /// Questions with a record in every cell (the ones summarized).
     pub questions: usize,
     /// Questions with at least one record.
     pub started: usize,
+    /// One cell per (method, ratio) in the records, over the paired questions.
     pub cells: Vec<Cell>,
 }
 

@@ -16,6 +16,7 @@ pub struct PasskeyCase {
     pub context: Vec<u32>,
     /// The question whose greedy continuation should be the key.
     pub question: Vec<u32>,
+    /// The passkey digits a correct answer contains.
     pub key: String,
     /// Token index where the needle starts.
     pub needle_at: usize,

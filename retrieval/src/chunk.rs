@@ -11,7 +11,9 @@ use tokenizers::Tokenizer;
 /// Chunk size and overlap, in tokens of the embedding model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkerConfig {
+    /// Most tokens a chunk may hold (a single longer sentence is split to fit).
     pub max_tokens: usize,
+    /// Tokens of trailing sentences repeated at the start of the next chunk.
     pub overlap_tokens: usize,
 }
 
@@ -29,8 +31,11 @@ impl Default for ChunkerConfig {
 /// A piece of a document: its byte span, its heading path and its size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
+    /// The chunk's bytes in the document's text.
     pub span: Span,
+    /// Headings of the section the chunk is in, outermost first (empty before any heading).
     pub heading_path: Vec<String>,
+    /// Size in tokens of the embedding model's tokenizer.
     pub tokens: usize,
 }
 

@@ -15,16 +15,22 @@ pub const RRF_K: f32 = 60.0;
 /// A chunk's rank (1-based) and raw score in one retriever's list.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RankScore {
+    /// 1-based position in the retriever's list.
     pub rank: usize,
+    /// The retriever's own score: BM25, or cosine similarity for dense.
     pub score: f32,
 }
 
 /// One chunk after fusion, with what each retriever thought of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Fused {
+    /// The chunk's id in the store.
     pub id: u64,
+    /// The fused score, `Σ 1 / (k + rank)` over the lists it is in; higher is better.
     pub score: f32,
+    /// Its place in the BM25 list, if it is in it.
     pub bm25: Option<RankScore>,
+    /// Its place in the dense list, if it is in it.
     pub dense: Option<RankScore>,
 }
 
@@ -74,6 +80,7 @@ pub fn rrf(bm25: &[(u64, f32)], dense: &[(u64, f32)], k: f32) -> Vec<Fused> {
 pub struct Passage {
     /// Position of the document in the corpus (its order key).
     pub doc: usize,
+    /// The merged byte range of the chunks in the document's text.
     pub span: Span,
     /// The chunks merged into this passage.
     pub chunks: Vec<u64>,

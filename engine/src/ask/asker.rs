@@ -15,8 +15,11 @@ use crate::router::{Strategy, StrategyKind};
 /// corpus statistics it was chosen from.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The question, as asked.
     pub question: String,
+    /// The corpus as the router saw it: documents, tokens, chunks, index state.
     pub stats: CorpusStats,
+    /// The router's choice, the candidates it weighed and its reasons.
     pub decision: Decision,
 }
 
@@ -31,7 +34,10 @@ impl Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// Building the corpus' retrieval index (its first retrieval).
-    Indexing { documents: usize },
+    Indexing {
+        /// Documents to index.
+        documents: usize,
+    },
     /// Searching the index.
     Retrieving,
     /// The scorer compressing the corpus for the question.
@@ -50,7 +56,12 @@ pub enum AskEvent<'a> {
     /// A piece of the answer, as it is generated.
     Text(&'a str),
     /// The first answer found nothing and a wider read follows.
-    Escalating { to: &'a Strategy, reason: &'a str },
+    Escalating {
+        /// The wider plan that runs next.
+        to: &'a Strategy,
+        /// Why the first answer is not kept.
+        reason: &'a str,
+    },
 }
 
 /// Answers questions about one corpus with one set of models, which it

@@ -21,7 +21,9 @@ pub struct ReadPart {
 /// and are not part of any document.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
+    /// The text sent to the model as context.
     pub text: String,
+    /// Where each document run of `text` came from, in order.
     pub parts: Vec<ReadPart>,
 }
 

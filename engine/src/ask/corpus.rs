@@ -17,11 +17,13 @@ use crate::router::CorpusStats;
 pub struct CorpusDoc {
     /// Absolute path of the file (the store's key).
     pub path: String,
+    /// The normalised text, as the loaders produced it.
     pub text: String,
 }
 
 /// A corpus: its documents' texts and the store that indexes them.
 pub struct Corpus {
+    /// The documents, in the manifest's order: a context part's `doc` indexes it.
     pub docs: Vec<CorpusDoc>,
     /// Files the loaders refused, with the reason.
     pub skipped: Vec<String>,
@@ -300,6 +302,7 @@ impl Corpus {
 /// A corpus' length in a model's tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenCount {
+    /// Tokens of the whole corpus in the model's tokenizer.
     pub tokens: usize,
     /// Extrapolated from the first few MiB (the corpus is larger).
     pub estimated: bool,

@@ -12,9 +12,11 @@ use super::corpus::Corpus;
 /// A sentence of a document that supports the answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
+    /// Path of the document the sentence is in.
     pub path: String,
     /// Byte offsets into the document's loaded text.
     pub span: Span,
+    /// The sentence as cited.
     pub text: String,
     /// The document's bytes at `span` are exactly `text`.
     pub verified: bool,

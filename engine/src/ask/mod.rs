@@ -37,11 +37,13 @@ pub const COMPARE_ORDER: [StrategyKind; 3] = [
 /// How to answer: the budget, an optional forced strategy, generation.
 #[derive(Debug, Clone)]
 pub struct AskOptions {
+    /// Limits the router's choice must meet (latency, memory, context tokens).
     pub budget: Budget,
     /// `--strategy`: skip the router's choice of kind.
     pub forced: Option<StrategyKind>,
     /// Chunks a retrieval plan reads.
     pub rag_k: usize,
+    /// Answer length, sampling and the cancel flag.
     pub generate: GenerateOptions,
     /// Escalate when retrieval's answer says the documents do not say.
     pub self_route: bool,
@@ -69,9 +71,11 @@ impl Default for AskOptions {
 /// the compressor's scorer (none: compression is not offered).
 #[derive(Clone, Copy)]
 pub struct Models<'a> {
+    /// The model that reads the context and answers.
     pub answerer: &'a Model,
     /// The answerer's placement (`None`: the CPU).
     pub device: Option<&'a Placement>,
+    /// The model whose token surprisal compression ranks text by.
     pub scorer: Option<&'a Model>,
 }
 

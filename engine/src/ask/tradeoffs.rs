@@ -11,6 +11,7 @@ use crate::router::{Budget, Candidate, QuestionKind, Strategy};
 /// Predicted and measured seconds of one stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
+    /// `ingest`, `retrieve`, `compress`, `prefill` or `decode`.
     pub stage: &'static str,
     /// What the router predicted before running.
     pub predicted_s: f64,
@@ -18,36 +19,46 @@ pub struct StageReport {
     /// tokens as generated): the model's own error, apart from the guess
     /// of the answer's length.
     pub model_s: f64,
+    /// Seconds the stage took.
     pub measured_s: f64,
 }
 
 /// A retrieved chunk the model read.
 #[derive(Debug, Clone, Serialize)]
 pub struct UsedChunk {
+    /// The file the chunk is from.
     pub path: String,
+    /// The chunk's bytes in the document's loaded text.
     pub span: Span,
+    /// 1-based position in the search results.
     pub rank: usize,
     /// Fused (hybrid) or single-retriever score.
     pub score: f32,
+    /// Its rank in the BM25 list, if it was in it.
     pub bm25_rank: Option<usize>,
+    /// Its rank in the dense list, if it was in it.
     pub dense_rank: Option<usize>,
 }
 
 /// Bytes of a document the model did not see.
 #[derive(Debug, Clone, Serialize)]
 pub struct DroppedSpan {
+    /// The file the bytes are in.
     pub path: String,
+    /// The bytes left out, in the document's loaded text.
     pub span: Span,
 }
 
 /// The plan was changed after a first answer (Self-Route).
 #[derive(Debug, Clone, Serialize)]
 pub struct Fallback {
+    /// The plan that answered first (a retrieval plan).
     pub from: Strategy,
     /// What the first plan answered.
     pub first_answer: String,
     /// Seconds the first plan took (not in the final stages).
     pub first_seconds: f64,
+    /// Why the first answer was not kept, and what was done instead.
     pub reason: String,
     /// `None`: escalation was considered and not affordable.
     pub to: Option<Strategy>,
@@ -56,7 +67,9 @@ pub struct Fallback {
 /// How an answer was read, and what that cost and left out.
 #[derive(Debug, Clone, Serialize)]
 pub struct TradeOffs {
+    /// The plan that produced the answer (after any fallback).
     pub strategy: Strategy,
+    /// What the router took the question to be; it shapes the choice of plan.
     pub question_kind: QuestionKind,
     /// Why the router chose this plan.
     pub reasons: Vec<String>,
@@ -65,9 +78,11 @@ pub struct TradeOffs {
     /// Every plan the router weighed, with predicted costs and the budget
     /// dimensions each breaks.
     pub alternatives: Vec<Candidate>,
+    /// Documents in the corpus.
     pub corpus_documents: usize,
     /// The corpus in the answering model's tokens.
     pub corpus_tokens: usize,
+    /// `corpus_tokens` was extrapolated from a sample (a large corpus).
     pub corpus_tokens_estimated: bool,
     /// Prompt tokens sent (context, question, instructions, template).
     pub tokens_sent: usize,
@@ -81,7 +96,9 @@ pub struct TradeOffs {
     /// the documents it read from; capped at [`MAX_DROPPED_LISTED`], the
     /// totals count all.
     pub dropped: Vec<DroppedSpan>,
+    /// Dropped spans in all, listed or not.
     pub dropped_spans: usize,
+    /// Bytes of all the dropped spans.
     pub dropped_bytes: usize,
     /// Device, attention, keys attended, RoPE, KV cache.
     #[serde(flatten)]
@@ -89,22 +106,32 @@ pub struct TradeOffs {
     /// Why the read did not run on the device that was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_note: Option<String>,
+    /// The prompt and answer ran past the positions the model was trained on.
     pub beyond_trained_range: bool,
+    /// Positions the model was trained on.
     pub trained_context: usize,
+    /// Predicted and measured seconds per stage that ran or was predicted.
     pub stages: Vec<StageReport>,
+    /// The router's predicted seconds for the plan, all stages.
     pub predicted_seconds: f64,
+    /// Measured seconds of the plan, all stages (a first plan's are in `fallback`).
     pub measured_seconds: f64,
+    /// The router's predicted peak memory for the plan, weights included.
     pub predicted_peak_memory_bytes: u64,
     /// The process' peak resident memory so far (`VmHWM`).
     pub measured_peak_memory_bytes: u64,
+    /// Tokens of the answer, the stop token excluded.
     pub generated_tokens: usize,
+    /// Why generation ended.
     pub stop_reason: StopReason,
+    /// Sentences of the text read that support the answer (none when it was not found).
     pub evidence: Vec<Evidence>,
     /// The answer says the documents read do not contain it, or is not
     /// supported by them (see `support`).
     pub not_found: bool,
     /// Fraction of the answer's own words that occur in the text read.
     pub support: f64,
+    /// Self-Route: set when the first (retrieval) answer found nothing, widened or not.
     pub fallback: Option<Fallback>,
 }
 
@@ -114,9 +141,13 @@ pub const MAX_DROPPED_LISTED: usize = 200;
 /// An answer with its trade-offs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
+    /// The question as asked.
     pub question: String,
+    /// The model's answer, trimmed.
     pub answer: String,
+    /// The answering model's name.
     pub model: String,
+    /// How the answer was read, and what that cost and left out.
     pub trade_offs: TradeOffs,
 }
 

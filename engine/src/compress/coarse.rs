@@ -33,6 +33,7 @@ pub struct CoarseStats {
     pub question_nll: f64,
     /// The lowest mean question NLL any unit gave (the best unit's).
     pub best_conditioned_nll: f64,
+    /// Wall time of the preparation (splitting and ranking units), in seconds.
     pub seconds: f64,
 }
 

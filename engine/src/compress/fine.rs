@@ -17,6 +17,7 @@ pub struct FineStats {
     pub scored_tokens: usize,
     /// Words in the units the coarse stage kept.
     pub words: usize,
+    /// Words the fine stage dropped from the kept units.
     pub dropped_words: usize,
     /// Numbers, names and question words among the kept units' words
     /// (question words are never dropped; numbers and names only after
@@ -24,6 +25,7 @@ pub struct FineStats {
     pub protected_words: usize,
     /// Units the coarse stage kept that had to go to meet the budget.
     pub units_removed: usize,
+    /// Wall time of the fine stage, in seconds.
     pub seconds: f64,
 }
 

@@ -435,7 +435,9 @@ pub fn chunk_bytes(dims: &Dims, rows: usize) -> usize {
 /// A [`GpuSession`] with the CPU model it was uploaded from, so generation
 /// and scoring ([`crate::llm::Decoder`]) find the tokenizer and chat template.
 pub struct GpuDecoder<'g> {
+    /// The CPU model the session was uploaded from (tokenizer, chat template).
     pub model: &'g Model,
+    /// The model's weights and KV cache on the device.
     pub session: GpuSession<'g>,
 }
 

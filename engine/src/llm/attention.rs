@@ -113,6 +113,7 @@ impl Attention for FlashAttention {
 /// their window by the forward pass, through the same kernel).
 #[derive(Debug, Clone, Copy)]
 pub struct CappedAttention {
+    /// Attention logits become `cap · tanh(logit / cap)` (Gemma 2: 50); `None`: no cap.
     pub softcap: Option<f32>,
 }
 
@@ -140,6 +141,7 @@ impl Attention for CappedAttention {
 /// DSA-style sparse attention with a training-free (Quest) indexer.
 #[derive(Debug, Clone, Copy)]
 pub struct SparseAttention {
+    /// Keys chosen per query row, block size, sinks and local window.
     pub config: SparseConfig,
 }
 

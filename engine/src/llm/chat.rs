@@ -16,8 +16,11 @@ use super::tokenizer::TextTokenizer;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Instructions before the conversation (the template's default when none is given).
     System,
+    /// The person asking (folio sends the document and the question as one user turn).
     User,
+    /// The model's own turn: what it generates.
     Assistant,
 }
 
@@ -34,11 +37,14 @@ impl Role {
 /// One turn of a conversation.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatMessage {
+    /// Who speaks.
     pub role: Role,
+    /// What is said, untemplated.
     pub content: String,
 }
 
 impl ChatMessage {
+    /// A turn of `role` saying `content`.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
         Self {
             role,

@@ -80,16 +80,27 @@ pub struct ArchNumerics {
 /// need to know without touching weights.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelConfig {
+    /// Which forward pass runs the model (`general.architecture`).
     pub arch: Arch,
+    /// The model's `general.name` (the architecture's name when the file has none).
     pub name: String,
+    /// Transformer blocks (`{arch}.block_count`).
     pub n_layers: usize,
+    /// Width of the residual stream (`{arch}.embedding_length`).
     pub hidden: usize,
+    /// Width of the feed-forward layer's gate and up projections.
     pub ffn_hidden: usize,
+    /// Query heads.
     pub n_heads: usize,
+    /// Key/value heads (grouped-query attention); divides `n_heads`.
     pub n_kv_heads: usize,
+    /// Values per head (`{arch}.attention.key_length`, else `hidden / n_heads`).
     pub head_dim: usize,
+    /// Tokens in the vocabulary (`tokenizer.ggml.tokens`).
     pub vocab_size: usize,
+    /// Epsilon of the RMS norms.
     pub rms_eps: f32,
+    /// RoPE's frequency base (`{arch}.rope.freq_base`, else 10000).
     pub rope_theta: f32,
     /// Dimensions of each head that are rotated (usually all of them).
     pub rope_dim: usize,
@@ -97,6 +108,7 @@ pub struct ModelConfig {
     pub trained_context: usize,
     /// RoPE scaling the GGUF declares (`{arch}.rope.scaling.*`), if any.
     pub rope_scaling_type: Option<String>,
+    /// The declared scaling's factor (`{arch}.rope.scaling.factor`), if any.
     pub rope_scaling_factor: Option<f32>,
     /// Context the scaling was declared against
     /// (`{arch}.rope.scaling.original_context_length`).

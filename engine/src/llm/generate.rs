@@ -43,6 +43,7 @@ pub struct ReadStats {
     pub rope_scaling: super::RopeScaling,
     /// Element type of the KV cache (`f32`, `f16`, `int8`, `bf16`).
     pub kv_dtype: &'static str,
+    /// Bytes the KV cache holds (key summaries included).
     pub kv_cache_bytes: usize,
 }
 
@@ -80,7 +81,9 @@ impl<'m> Decoder<'m> for Session<'m> {
 /// What to generate and when to stop.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
+    /// Most tokens to generate; the stop token does not count.
     pub max_new_tokens: usize,
+    /// How each next token is picked (greedy by default).
     pub sampling: Sampling,
     /// Extra stop ids beside the chat template's.
     pub extra_stop_tokens: Vec<u32>,
@@ -115,8 +118,11 @@ impl Default for GenerateOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
+    /// The model produced a stop token of the template (or an extra one).
     StopToken,
+    /// `max_new_tokens` were generated.
     MaxTokens,
+    /// The cache reached the context limit given to [`generate`].
     ContextFull,
     /// [`GenerateOptions::cancel`] was set.
     Cancelled,
@@ -125,11 +131,17 @@ pub enum StopReason {
 /// The answer and what it cost.
 #[derive(Debug, Clone, Serialize)]
 pub struct Generation {
+    /// The generated text, decoded.
     pub text: String,
+    /// The generated token ids, the stop token excluded.
     pub tokens: Vec<u32>,
+    /// Tokens of the prompt read before generating.
     pub prompt_tokens: usize,
+    /// Seconds of prefill, the first token's logits included.
     pub prefill_seconds: f64,
+    /// Seconds spent generating after the first token.
     pub decode_seconds: f64,
+    /// Why generation ended.
     pub stop_reason: StopReason,
 }
 

@@ -81,7 +81,9 @@ impl KvScratch {
 
 /// One layer's cache as the attention kernels read it.
 pub struct KvView<'a> {
+    /// Rotated keys `[len, n_kv_heads, head_dim]` as f32 (expanded when stored smaller).
     pub keys: &'a [f32],
+    /// Values, in the layout of `keys`.
     pub values: &'a [f32],
     /// Present when the session's attention asked for key summaries.
     pub summaries: Option<&'a KeySummaries>,
@@ -192,9 +194,11 @@ impl LayerKv {
 /// Keys and values of every layer for the tokens seen so far.
 #[derive(Debug, Clone)]
 pub struct KvCache {
+    /// One cache per transformer block.
     pub layers: Vec<LayerKv>,
     /// Tokens cached.
     pub len: usize,
+    /// How keys and values are stored (and so their bytes and rounding).
     pub dtype: KvDtype,
     row: usize,
     head_dim: usize,

@@ -26,9 +26,13 @@ use super::weights::{Products, Weights, DECODE_ROWS};
 
 /// A loaded model: configuration, weights, tokenizer and chat template.
 pub struct Model {
+    /// Shape and numerics read from the GGUF header.
     pub config: ModelConfig,
+    /// Every weight, mapped from the file in its blocks.
     pub weights: Weights,
+    /// The GGUF's own tokenizer.
     pub tokenizer: TextTokenizer,
+    /// How turns are delimited and which tokens end an answer.
     pub chat: ChatTemplate,
     /// Seconds spent reading the header and mapping the weights.
     pub load_seconds: f64,
@@ -108,6 +112,7 @@ impl Model {
 /// How a session runs: the pluggable parts of the forward pass.
 #[derive(Clone)]
 pub struct SessionOptions {
+    /// The attention kernel (flash by default; dense and sparse to compare).
     pub attention: Arc<dyn Attention>,
     /// RoPE frequencies; `Dynamic` is resolved at the first prefill.
     pub rope_scaling: RopeScaling,
@@ -155,6 +160,7 @@ impl SessionOptions {
 /// A conversation's state over one model: its KV cache and settings.
 pub struct Session<'m> {
     model: &'m Model,
+    /// Keys and values of the tokens read so far, every layer.
     pub cache: KvCache,
     scratch: KvScratch,
     rope: Rope,
@@ -175,6 +181,7 @@ pub enum Logits {
 }
 
 impl<'m> Session<'m> {
+    /// A fresh session (empty cache) over `model`; Gemma 2 always runs its capped kernel.
     pub fn new(model: &'m Model, mut options: SessionOptions) -> Self {
         let c = &model.config;
         // Gemma 2's capped softmax is run by one exact kernel whatever mode
@@ -199,10 +206,12 @@ impl<'m> Session<'m> {
         }
     }
 
+    /// The model the session runs.
     pub fn model(&self) -> &'m Model {
         self.model
     }
 
+    /// The options it was made with (attention as run, not as asked).
     pub fn options(&self) -> &SessionOptions {
         &self.options
     }

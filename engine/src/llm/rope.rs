@@ -52,19 +52,31 @@ pub enum RopeScaling {
     /// The trained frequencies.
     None,
     /// Position Interpolation: every frequency divided by `factor`.
-    Linear { factor: f32 },
+    Linear {
+        /// `s`: the trained context is stretched `factor` times.
+        factor: f32,
+    },
     /// NTK-aware: the base raised so the lowest frequency is divided by `factor`.
-    Ntk { factor: f32 },
+    Ntk {
+        /// `s`: the trained context is stretched `factor` times.
+        factor: f32,
+    },
     /// YaRN: NTK-by-parts over `original_context`, plus its temperature.
     Yarn {
+        /// `s`: positions up to `factor × original_context` stay in the trained angles.
         factor: f32,
+        /// The context the model was trained on (`L`), which the ramp is measured over.
         original_context: usize,
+        /// Rotations over `L` above which a dim keeps its trained frequency (β_fast).
         beta_fast: f32,
+        /// Rotations over `L` below which a dim is fully interpolated (β_slow).
         beta_slow: f32,
     },
     /// Dynamic NTK: `factor` and base picked from the request's length.
     Dynamic {
+        /// `s` of the base formula (module docs): how fast the base grows with length.
         factor: f32,
+        /// The context the model was trained on; shorter requests run unscaled.
         original_context: usize,
     },
 }
@@ -201,6 +213,7 @@ impl RopeScaling {
 pub struct Rope {
     inv_freq: Vec<f32>,
     layout: RopeLayout,
+    /// The scaling these frequencies came from (`Dynamic` already resolved).
     pub scaling: RopeScaling,
 }
 
@@ -212,6 +225,7 @@ pub struct RopeTable {
 }
 
 impl Rope {
+    /// Frequencies for `rotary_dim` dims of base `theta` under `scaling`.
     pub fn new(theta: f32, rotary_dim: usize, layout: RopeLayout, scaling: RopeScaling) -> Self {
         Self {
             inv_freq: scaling.inverse_frequencies(theta, rotary_dim),

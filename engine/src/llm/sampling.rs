@@ -12,8 +12,11 @@ pub enum Sampling {
     Greedy,
     /// Temperature then nucleus (top-p) sampling, seeded for reproducibility.
     TopP {
+        /// Logits are divided by it; 0 or less means greedy.
         temperature: f32,
+        /// Smallest set of likely tokens whose probabilities sum to at least this.
         top_p: f32,
+        /// Seed of the generator: the same seed gives the same answer.
         seed: u64,
     },
 }
@@ -26,6 +29,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// A sampler for `sampling`, its generator seeded from it.
     pub fn new(sampling: Sampling) -> Self {
         let seed = match sampling {
             Sampling::TopP { seed, .. } => seed,

@@ -58,7 +58,9 @@ pub struct TextTokenizer {
     pub chat_template: Option<String>,
     special: HashSet<u32>,
     tokens: Vec<String>,
+    /// Beginning-of-sequence id (`tokenizer.ggml.bos_token_id`), if declared.
     pub bos_id: Option<u32>,
+    /// End-of-sequence id (`tokenizer.ggml.eos_token_id`), a stop token.
     pub eos_id: Option<u32>,
 }
 
@@ -234,6 +236,7 @@ impl TextTokenizer {
         self.special.contains(&id)
     }
 
+    /// Tokens in the vocabulary.
     pub fn vocab_size(&self) -> usize {
         self.tokens.len()
     }
@@ -286,6 +289,7 @@ pub struct StreamDecoder {
 }
 
 impl StreamDecoder {
+    /// A decoder that has emitted nothing yet.
     pub fn new() -> Self {
         Self {
             ids: Vec::new(),

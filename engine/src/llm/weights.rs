@@ -107,7 +107,9 @@ fn f32_tiles(
 /// A projection `y = x·Wᵀ + b`: one or more matrices `[out_i, in]` whose
 /// outputs are concatenated (Q, K and V of a layer).
 pub struct Linear {
+    /// The matrices, in output order; each reads all `in_features` inputs.
     pub parts: Vec<BlockMatrix>,
+    /// Bias added to the concatenated output (Qwen2's Q, K, V), if any.
     pub bias: Option<Vec<f32>>,
     in_features: usize,
     out_features: usize,
@@ -131,10 +133,12 @@ impl Linear {
         })
     }
 
+    /// Inputs of every part (the matrices' columns).
     pub fn in_features(&self) -> usize {
         self.in_features
     }
 
+    /// Outputs of all parts together (their rows summed).
     pub fn out_features(&self) -> usize {
         self.out_features
     }
@@ -188,18 +192,22 @@ impl Linear {
 
 /// One transformer block.
 pub struct Layer {
+    /// RMS norm weights before attention, `hidden` of them.
     pub attn_norm: Vec<f32>,
     /// Q, K and V, output concatenated (one fused tensor or three).
     pub qkv: Linear,
     /// Per-head RMS norms of queries and keys before RoPE (Qwen3),
     /// `head_dim` weights each.
     pub qk_norms: Option<(Vec<f32>, Vec<f32>)>,
+    /// Projection of the attention output back to `hidden`.
     pub attn_out: Linear,
     /// RMS norm of the attention output before the residual (Gemma 2).
     pub attn_post_norm: Option<Vec<f32>>,
+    /// RMS norm weights before the feed-forward layer.
     pub ffn_norm: Vec<f32>,
     /// Gate and up projections, output concatenated (one fused tensor or two).
     pub gate_up: Linear,
+    /// Projection of the activated FFN back to `hidden`.
     pub down: Linear,
     /// RMS norm of the FFN output before the residual (Gemma 2).
     pub ffn_post_norm: Option<Vec<f32>>,
@@ -270,8 +278,11 @@ impl Layer {
 /// chosen by the request's length as llama.cpp chooses by its context).
 #[derive(Debug, Clone, Default)]
 pub struct RopeFactors {
+    /// One set for every length (Llama 3.1's `rope_freqs`).
     pub fixed: Option<Vec<f32>>,
+    /// LongRoPE's factors for requests within the original context.
     pub short: Option<Vec<f32>>,
+    /// LongRoPE's factors for longer requests.
     pub long: Option<Vec<f32>>,
 }
 
@@ -314,11 +325,15 @@ impl RopeFactors {
 pub struct Weights {
     /// `[vocab, hidden]` token embeddings, in their file blocks.
     pub embeddings: BlockMatrix,
+    /// The transformer blocks, first to last.
     pub layers: Vec<Layer>,
+    /// RMS norm weights before the output projection.
     pub output_norm: Vec<f32>,
     /// `[vocab, hidden]`; the embedding matrix itself when the model ties them.
     pub output: Linear,
+    /// `output` is the embedding matrix (no `output.weight`, or Gemma 2): counted once.
     pub tied_output: bool,
+    /// Per-pair RoPE frequency factors, if the file has any.
     pub rope_factors: RopeFactors,
 }
 

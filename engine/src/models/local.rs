@@ -22,7 +22,9 @@ pub struct LocalModel {
     pub id: String,
     /// Absolute path of the GGUF file (used in place, never copied).
     pub path: PathBuf,
+    /// Size in bytes when added; every load checks it is unchanged.
     pub size: u64,
+    /// Hex sha256 when added, re-checked by `folio models verify`.
     pub sha256: String,
     /// `general.name` from the file.
     pub name: String,

@@ -19,7 +19,9 @@ pub struct DeviceProfile {
     pub version: u32,
     /// Seconds since the Unix epoch when it was measured.
     pub measured_at: u64,
+    /// The CPU's model name (`/proc/cpuinfo`), to tell profiles of machines apart.
     pub cpu: String,
+    /// Compute threads the measurements ran with.
     pub threads: usize,
     /// f32 matrix products at prefill shapes (GFLOP/s).
     pub matmul_gflops: f64,
@@ -34,7 +36,9 @@ pub struct DeviceProfile {
     pub decode_attention_gflops: f64,
     /// Retrieval chunks embedded per second (ingest); `None`: not measured.
     pub embed_chunks_per_s: Option<f64>,
+    /// Physical memory (`MemTotal`), in bytes.
     pub memory_total_bytes: u64,
+    /// Memory available when measured (`MemAvailable`), in bytes.
     pub memory_available_bytes: u64,
 }
 

@@ -36,10 +36,15 @@ use cost::PROMPT_OVERHEAD_TOKENS;
 /// Everything the router decides from.
 #[derive(Debug, Clone)]
 pub struct RouteInput<'a> {
+    /// The question, classified into a [`QuestionKind`].
     pub question: &'a str,
+    /// The corpus as it is now (size, chunks, index state).
     pub corpus: &'a CorpusStats,
+    /// The limits a plan must meet.
     pub budget: &'a Budget,
+    /// This machine's measured throughputs, which costs are predicted from.
     pub profile: &'a DeviceProfile,
+    /// The answering model's shape and trained context.
     pub model: &'a ModelLimits,
     /// The compressor's scoring model; `None`: compression is not offered.
     pub scorer: Option<&'a ModelLimits>,
@@ -54,7 +59,9 @@ pub struct RouteInput<'a> {
 /// No plan fits the budget: the cheapest one and what it would need.
 #[derive(Debug, Clone)]
 pub struct NoPlan {
+    /// The budget no plan met.
     pub budget: Budget,
+    /// The kind the plans were restricted to (`--strategy`), if any.
     pub forced: Option<StrategyKind>,
     /// The fastest plan considered, with what it breaks.
     pub cheapest: Option<Candidate>,

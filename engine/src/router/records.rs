@@ -21,6 +21,7 @@ pub struct Budget {
 /// weights (no weights themselves, so tests can describe any model).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelLimits {
+    /// The model's `general.name` (what [`measured_whole_read`] looks up).
     pub name: String,
     /// Positions the model was trained on.
     pub trained_context: usize,
@@ -29,12 +30,19 @@ pub struct ModelLimits {
     /// compression even when a full read fits (see [`measured_whole_read`]).
     /// The trained context when nothing was measured.
     pub whole_read_tokens: usize,
+    /// Transformer blocks.
     pub n_layers: usize,
+    /// Width of the residual stream.
     pub hidden: usize,
+    /// Width of the feed-forward layer.
     pub ffn_hidden: usize,
+    /// Query heads.
     pub n_heads: usize,
+    /// Key/value heads (they size the KV cache).
     pub n_kv_heads: usize,
+    /// Values per head.
     pub head_dim: usize,
+    /// Tokens in the vocabulary (they size the output head).
     pub vocab_size: usize,
     /// Bytes the loaded weights hold (f32 copies and decode blocks).
     pub resident_bytes: u64,
@@ -110,6 +118,7 @@ impl ModelLimits {
 /// What is known about the corpus a question is asked of.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CorpusStats {
+    /// Documents in the corpus.
     pub documents: usize,
     /// Bytes of loaded text.
     pub bytes: u64,
@@ -119,6 +128,7 @@ pub struct CorpusStats {
     pub tokens_estimated: bool,
     /// Retrieval chunks and their mean length in model tokens.
     pub chunks: usize,
+    /// Mean length of a chunk, in model tokens.
     pub chunk_tokens: usize,
     /// A retrieval index exists; else RAG must ingest first.
     pub indexed: bool,
@@ -141,8 +151,11 @@ pub enum QuestionKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyKind {
+    /// Retrieval: read the best chunks only.
     Rag,
+    /// Compression: read the corpus cut down to a token target.
     Compress,
+    /// A full read of the whole corpus.
     Full,
 }
 
@@ -173,7 +186,9 @@ impl std::str::FromStr for StrategyKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PlannedAttention {
+    /// Exact tiled attention (FlashAttention's algorithm).
     Flash,
+    /// Block-sparse attention over the keys an indexer picks: cheaper, approximate.
     Sparse,
 }
 
@@ -182,13 +197,22 @@ pub enum PlannedAttention {
 #[serde(tag = "strategy", rename_all = "snake_case")]
 pub enum Strategy {
     /// Retrieve `k` chunks, assemble them in document order, read those.
-    Rag { k: usize },
+    Rag {
+        /// Chunks retrieved and read.
+        k: usize,
+    },
     /// Compress the corpus to `target_tokens` with the scorer model.
-    Compress { target_tokens: usize },
+    Compress {
+        /// Size of the compressed text, in the scorer's tokens.
+        target_tokens: usize,
+    },
     /// Read everything.
     Full {
+        /// The attention kernel the read runs.
         attention: PlannedAttention,
+        /// RoPE scaling, to reach past the trained context.
         rope: RopeScaling,
+        /// Element type of the KV cache.
         kv: KvDtype,
     },
 }
@@ -234,9 +258,13 @@ impl Strategy {
 pub struct StageSeconds {
     /// Building the retrieval index (a corpus not yet ingested).
     pub ingest: f64,
+    /// Searching the index and reading the chunks.
     pub retrieve: f64,
+    /// The scorer compressing the corpus.
     pub compress: f64,
+    /// Reading the prompt into the answering model.
     pub prefill: f64,
+    /// Generating the answer.
     pub decode: f64,
 }
 
@@ -250,12 +278,15 @@ impl StageSeconds {
 /// What a plan is predicted to cost.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Cost {
+    /// Predicted seconds per stage.
     pub seconds: StageSeconds,
+    /// Predicted peak memory, weights included, in bytes.
     pub peak_memory_bytes: u64,
     /// Prompt tokens sent to the answering model.
     pub context_tokens: usize,
     /// Fraction of the corpus' tokens the model reads (≤ 1).
     pub coverage: f64,
+    /// Predicted bytes of the KV cache at the end of the answer.
     pub kv_bytes: u64,
     /// Positions past the trained context.
     pub beyond_trained_range: bool,
@@ -264,7 +295,9 @@ pub struct Cost {
 /// A strategy with its predicted cost and whether the budget allows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Candidate {
+    /// The plan weighed.
     pub strategy: Strategy,
+    /// What it is predicted to cost.
     pub cost: Cost,
     /// Budget dimensions it breaks, in words (empty: it fits).
     pub violations: Vec<String>,
@@ -280,7 +313,9 @@ impl Candidate {
 /// The router's answer: the chosen plan, the others it weighed, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decision {
+    /// The plan to run, with its predicted cost.
     pub chosen: Candidate,
+    /// Lookup or wide: which the rules weighed the plans by.
     pub question_kind: QuestionKind,
     /// Why this plan, in the order the rules applied.
     pub reasons: Vec<String>,

@@ -26,6 +26,7 @@ pub struct ClaimSources {
 /// One claim with its evidence.
 #[derive(Debug, Clone)]
 pub struct Claim {
+    /// The brief's statement, quoted as the claim's heading.
     pub statement: &'static str,
     /// Verdict: `supported`, `contradicted`, `mixed` or `not measured`.
     pub verdict: String,

@@ -13,7 +13,12 @@ pub const NOT_IN_DOCUMENT: &str = "NOT_IN_DOCUMENT";
 pub enum ItemDoc {
     /// Generated or dataset text, written to `name` under the run's folder
     /// so the corpus loaders read a real file.
-    Text { name: String, text: String },
+    Text {
+        /// File name the text is written to (and cited by).
+        name: String,
+        /// The document's text.
+        text: String,
+    },
     /// A file of the user's (`jsonl` suite), read where it is.
     File(PathBuf),
 }
@@ -47,23 +52,29 @@ pub enum Scoring {
 pub struct GoldSpan {
     /// The document's file name.
     pub doc: String,
+    /// First byte of the passage in the document's text.
     pub start: usize,
+    /// One past its last byte.
     pub end: usize,
 }
 
 /// One question to answer, with everything needed to score it.
 #[derive(Debug, Clone)]
 pub struct Item {
+    /// The suite's name, as in records (`niah`, `squad`, …).
     pub suite: &'static str,
     /// Unique within the suite and stable across runs with the same seed.
     pub id: String,
     /// The breakdown label (`niah_single`, `answerable`, `bridge`, the
     /// user's `kind`, …).
     pub kind: String,
+    /// The question put to the model.
     pub question: String,
+    /// The documents the question is asked over, its own corpus.
     pub docs: Vec<ItemDoc>,
     /// Accepted answers; empty when the documents do not hold one.
     pub answers: Vec<String>,
+    /// How an answer is scored against `answers`.
     pub scoring: Scoring,
     /// Passages that hold the answer, for retrieval recall (none known:
     /// recall is not reported).
@@ -71,6 +82,7 @@ pub struct Item {
     /// Synthetic suites: the context length asked for, in the answering
     /// model's tokens, and the needle's relative depth.
     pub length: Option<usize>,
+    /// Synthetic suites: where the needle sits, 0 (start) to 1 (end) of the haystack.
     pub depth: Option<f64>,
 }
 

@@ -34,11 +34,15 @@ pub enum Suite {
     Niah,
     /// RULER's variable tracking and common-words extraction.
     Ruler,
+    /// SQuAD v2 dev, answerable and unanswerable, each over its article's window.
     Squad,
+    /// HotpotQA dev, distractor setting: ten paragraphs, two of them gold.
     Hotpotqa,
     /// The user's own questions: a JSON-lines file and its documents.
     Jsonl {
+        /// The JSON-lines file of questions and answers.
         qa: PathBuf,
+        /// The folder of the documents the questions are asked over.
         docs: PathBuf,
     },
 }
@@ -79,6 +83,7 @@ pub struct SuiteOptions {
     pub lengths: Vec<usize>,
     /// Most items (spread evenly over the grid or dataset).
     pub limit: Option<usize>,
+    /// Seed of the synthetic suites: the same seed makes the same items.
     pub seed: u64,
     /// Progress bars while datasets are fetched.
     pub progress: bool,

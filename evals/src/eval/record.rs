@@ -10,18 +10,26 @@ use crate::metrics::{contains_answer, exact_match, f1};
 /// Seconds per stage, as measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Stages {
+    /// Loading and indexing the item's documents.
     pub ingest: f64,
+    /// Searching the index (retrieval plans).
     pub retrieve: f64,
+    /// Compressing the context (compression plans).
     pub compress: f64,
+    /// Reading the prompt into the model.
     pub prefill: f64,
+    /// Generating the answer (and any stage not listed above).
     pub decode: f64,
 }
 
 /// An item answered by one strategy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EvalRecord {
+    /// The item's suite.
     pub suite: String,
+    /// The item's id, unique within the suite.
     pub id: String,
+    /// The item's breakdown label (`niah_single`, `answerable`, …).
     pub kind: String,
     /// What was asked for: `rag`, `compress`, `full` or `auto`.
     pub strategy: String,
@@ -29,14 +37,19 @@ pub struct EvalRecord {
     pub chosen: String,
     /// Its kind (`rag`, `compress`, `full`).
     pub chosen_kind: String,
+    /// The answering model's id.
     pub model: String,
+    /// Synthetic suites: the context length asked for, in the model's tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<usize>,
+    /// Synthetic suites: the needle's relative depth, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<f64>,
+    /// The question put to the model.
     pub question: String,
     /// Accepted answers (empty: the documents do not hold one).
     pub golds: Vec<String>,
+    /// The model's answer, trimmed.
     pub answer: String,
     /// The item's main score in [0, 1]: containment for QA (refusal for an
     /// unanswerable item), the fraction of golds for RULER's multi-answer
@@ -46,9 +59,11 @@ pub struct EvalRecord {
     pub correct: bool,
     /// SQuAD exact match and token F1 (refusal counts 1 on unanswerable).
     pub exact: bool,
+    /// Best word-overlap F1 against a gold answer.
     pub f1: f64,
     /// RULER's substring scores: all golds / any gold in the answer.
     pub substring_all: f64,
+    /// Whether any gold is in the answer (1 or 0).
     pub substring_part: f64,
     /// The model's answer says the documents do not tell.
     pub refused: bool,
@@ -58,18 +73,28 @@ pub struct EvalRecord {
     /// plans with known gold passages only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrieval_recall: Option<f64>,
+    /// The item's documents in the answering model's tokens.
     pub corpus_tokens: usize,
+    /// Prompt tokens sent (context, question, instructions, template).
     pub tokens_sent: usize,
+    /// Fraction of the documents' bytes the model read.
     pub coverage: f64,
+    /// Measured seconds per stage.
     pub stages: Stages,
+    /// Measured seconds of the whole answer, a first plan's included after an escalation.
     pub seconds: f64,
+    /// The seconds the router predicted for the plan it chose.
     pub predicted_seconds: f64,
     /// Peak resident bytes while this answer ran (the peak is reset before
     /// each answer where the kernel allows).
     pub peak_memory_bytes: u64,
+    /// Bytes the KV cache held at the end of the answer.
     pub kv_bytes: usize,
+    /// Attention mode of the read (`dense`, `flash`, `sparse`).
     pub attention: String,
+    /// RoPE scaling in effect, with its factor when it stretches (`yarn x4`).
     pub rope: String,
+    /// The prompt and answer ran past the positions the model was trained on.
     pub beyond_trained_range: bool,
     /// Self-Route: the plan it escalated from, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -13,9 +13,13 @@ use super::summary::{summarize, Group, Summary};
 /// Files a report wrote.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// Path of `summary.json`.
     pub summary: PathBuf,
+    /// Path of `report.md`.
     pub report: PathBuf,
+    /// Paths of the SVG charts drawn.
     pub charts: Vec<PathBuf>,
+    /// The summary written to `summary.json`, for callers that print it.
     pub summary_value: Summary,
 }
 

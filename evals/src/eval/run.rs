@@ -17,6 +17,7 @@ use super::record::EvalRecord;
 /// A strategy an evaluation compares: one forced kind, or the router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvalStrategy {
+    /// One strategy kind, whatever the router would choose.
     Forced(StrategyKind),
     /// The router's choice within the budget, with Self-Route fallback.
     Auto,
@@ -57,7 +58,9 @@ pub struct RunConfig {
     /// token limit, a forced full read none of it (their point is to
     /// measure the strategy, whatever it costs).
     pub budget: Budget,
+    /// Chunks a retrieval plan reads.
     pub rag_k: usize,
+    /// Most answer tokens generated per item.
     pub max_tokens: usize,
     /// The answering model's id, written in every record.
     pub model: String,

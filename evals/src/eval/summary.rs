@@ -11,15 +11,21 @@ use super::record::{EvalRecord, Stages};
 /// suite.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Group {
+    /// The suite's name.
     pub suite: String,
+    /// The strategy asked for (`rag`, `compress`, `full`, `auto`).
     pub strategy: String,
+    /// The item kind, or `all` for the whole suite.
     pub kind: String,
+    /// Records in the group.
     pub items: usize,
     /// Records with no answer (they score 0 and count in `items`).
     pub errors: usize,
     /// Mean main score (see `EvalRecord::score`).
     pub score: f64,
+    /// Fraction of exact matches (SQuAD EM).
     pub exact: f64,
+    /// Mean word-overlap F1 (SQuAD F1).
     pub f1: f64,
     /// Unanswerable items: fraction refused. `None` when there are none.
     pub refusal_accuracy: Option<f64>,
@@ -29,16 +35,22 @@ pub struct Group {
     pub flagged_answerable: Option<f64>,
     /// Mean retrieval recall of the gold passages (retrieval plans only).
     pub retrieval_recall: Option<f64>,
+    /// Mean prompt tokens sent, over the answered records.
     pub tokens_sent: f64,
+    /// Mean corpus size in the answering model's tokens, over the answered records.
     pub corpus_tokens: f64,
+    /// Mean seconds per answer.
     pub seconds_mean: f64,
+    /// Median seconds per answer.
     pub seconds_p50: f64,
     /// Mean measured seconds per stage.
     pub stages: Stages,
+    /// Highest peak resident bytes of any answer in the group.
     pub peak_memory_max_bytes: u64,
     /// How many answers each plan kind produced (the router's picks for
     /// `auto`), e.g. {"rag": 3, "full": 7}.
     pub chosen: BTreeMap<String, usize>,
+    /// Answers where Self-Route escalated or considered escalating.
     pub fallbacks: usize,
 }
 
@@ -46,8 +58,11 @@ pub struct Group {
 /// (single and multi-key needles).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grid {
+    /// The suite's name.
     pub suite: String,
+    /// The strategy the grid is of.
     pub strategy: String,
+    /// Context lengths in tokens, ascending (the rows of `cells`).
     pub lengths: Vec<usize>,
     /// Depths in percent.
     pub depths: Vec<u32>,
@@ -58,8 +73,11 @@ pub struct Grid {
 /// Everything `report.md` and the charts are drawn from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// Records summarized.
     pub records: usize,
+    /// Aggregates per (suite, strategy, kind).
     pub groups: Vec<Group>,
+    /// Needle grids per (suite, strategy).
     pub grids: Vec<Grid>,
 }
 

@@ -36,6 +36,7 @@ pub struct Source<'a> {
     pub essays: &'a str,
     /// The answering model's tokenizer (lengths are in its tokens).
     pub tokenizer: &'a TextTokenizer,
+    /// Seed of the generator; each item's randomness derives from it and its id.
     pub seed: u64,
 }
 

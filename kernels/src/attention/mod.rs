@@ -36,8 +36,11 @@ pub use sparse::{sparse, sparse_recall, SparseConfig};
 /// Shape of one attention call; checked by [`AttentionShape::validate`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttentionShape {
+    /// Query heads; a multiple of `n_kv_heads`.
     pub n_heads: usize,
+    /// Key/value heads; query head `h` reads KV head `h / (n_heads / n_kv_heads)`.
     pub n_kv_heads: usize,
+    /// Values per head, the same for queries, keys and values.
     pub head_dim: usize,
     /// Rows of queries in this call.
     pub q_len: usize,

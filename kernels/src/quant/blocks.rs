@@ -178,8 +178,11 @@ pub fn dequantize(format: BlockFormat, row: &[u8], out: &mut [f32]) {
 /// Where one row's canonical form goes (see the module doc): `u` has one
 /// byte per weight, `scales` eight lanes per 32 weights, `biases` one per 16.
 pub struct CanonRow<'a> {
+    /// One byte per weight (`< 64`; signed for Q8_0).
     pub u: &'a mut [u8],
+    /// Eight f32 lanes per 32 weights, `[s₀ ×4, s₁ ×4]` (empty for K-quants).
     pub scales: &'a mut [f32],
+    /// The constant `b` added to each weight, one per 16 weights.
     pub biases: &'a mut [f32],
     /// K-quants only (empty otherwise): sixteen i16 lanes per 32 weights.
     pub k_scales: &'a mut [i16],

@@ -20,12 +20,17 @@ pub const ROW_BLOCK: usize = 4;
 /// Canonical rows of one task, reused across tasks of the same thread.
 #[derive(Default)]
 pub struct CanonBuffer {
+    /// `u` of each row, `cols` bytes per row (see [`CanonRow`]).
     pub u: Vec<u8>,
+    /// `scales` of each row, `cols / 4` lanes per row (empty for K-quants).
     pub scales: Vec<f32>,
+    /// `biases` of each row, `cols / 16` per row.
     pub biases: Vec<f32>,
     /// K-quants' integer sub-scales and super-block scales (else empty).
     pub k_scales: Vec<i16>,
+    /// K-quants' super-block scales, `cols / 256` per row (else empty).
     pub k_d: Vec<f32>,
+    /// Weights per row of the last [`CanonBuffer::fill`]: the stride of every field.
     pub cols: usize,
 }
 
@@ -157,10 +162,15 @@ pub fn dot_rows(
 
 /// One canonical row's parts, borrowed.
 pub struct CanonRef<'a> {
+    /// One byte per weight (signed for Q8_0).
     pub u: &'a [u8],
+    /// Eight f32 lanes per 32 weights (empty for K-quants).
     pub scales: &'a [f32],
+    /// The bias of each 16 weights.
     pub biases: &'a [f32],
+    /// K-quants only (empty otherwise): sixteen i16 lanes per 32 weights.
     pub k_scales: &'a [i16],
+    /// K-quants only (empty otherwise): the scale of each super-block.
     pub k_d: &'a [f32],
 }
 

@@ -44,16 +44,27 @@ pub const BLOCK: usize = 32;
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlockFormat {
+    /// Plain `f32`, 4 bytes a weight.
     F32,
+    /// IEEE half precision, 2 bytes a weight.
     F16,
+    /// bfloat16, 2 bytes a weight.
     Bf16,
+    /// 4-bit, 32 weights per 18-byte block: `w = d·(q − 8)`.
     Q4_0,
+    /// 4-bit with a min, 32 weights per 20-byte block: `w = d·q + m`.
     Q4_1,
+    /// 5-bit, 32 weights per 22-byte block: `w = d·(q − 16)`.
     Q5_0,
+    /// 5-bit with a min, 32 weights per 24-byte block: `w = d·q + m`.
     Q5_1,
+    /// 8-bit, 32 weights per 34-byte block: `w = d·q`.
     Q8_0,
+    /// 4-bit K-quant, 256 weights per 144-byte super-block.
     Q4_K,
+    /// 5-bit K-quant, 256 weights per 176-byte super-block.
     Q5_K,
+    /// 6-bit K-quant, 256 weights per 210-byte super-block.
     Q6_K,
 }
 
@@ -147,6 +158,7 @@ impl WeightBytes {
         }
     }
 
+    /// The bytes themselves, borrowed from the owner.
     pub fn as_slice(&self) -> &[u8] {
         &(*self.owner).as_ref()[self.start..self.start + self.len]
     }
@@ -161,8 +173,11 @@ impl std::fmt::Debug for WeightBytes {
 /// A `[rows, cols]` matrix stored as GGUF blocks, row after row.
 #[derive(Debug, Clone)]
 pub struct BlockMatrix {
+    /// How the matrix's blocks are encoded.
     pub format: BlockFormat,
+    /// Output features: one row of blocks each.
     pub rows: usize,
+    /// Input features (weights per row), a whole number of blocks.
     pub cols: usize,
     data: WeightBytes,
 }
@@ -459,8 +474,11 @@ impl QuantizedRows {
 /// The input of [`matmul`]: `[rows, cols]` f32 activations, quantized on
 /// first use and then shared by every matrix they multiply (Q, K and V).
 pub struct Activations<'a> {
+    /// The activations, row-major `[rows, cols]`.
     pub x: &'a [f32],
+    /// Activation rows (tokens in this chunk).
     pub rows: usize,
+    /// Values per row: the `cols` of every matrix multiplied.
     pub cols: usize,
     quantized: std::sync::OnceLock<QuantizedRows>,
     quantized_k: std::sync::OnceLock<QuantizedRows>,

@@ -22,6 +22,7 @@ const EMBED_BATCH: usize = 256;
 /// Knobs of an ingest.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
+    /// How files are read (the size limit).
     pub load: LoadOptions,
     /// Chunks per committed batch: smaller batches lose less work to a kill
     /// and cost more commits.
@@ -43,27 +44,40 @@ impl Default for IngestOptions {
 /// A file that was not ingested, with the reason.
 #[derive(Debug, Clone, Serialize)]
 pub struct SkippedFile {
+    /// The file's path, as found.
     pub path: String,
+    /// Why it was skipped (the load error, in words).
     pub reason: String,
 }
 
 /// What an ingest did, for `folio ingest` and `--json`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestReport {
+    /// Files found under the given paths.
     pub files: usize,
+    /// Files new to the store.
     pub added: usize,
+    /// Files in the store whose bytes changed, re-ingested.
     pub updated: usize,
+    /// Files skipped because their sha256 is the one the store has.
     pub unchanged: usize,
+    /// Files taken out of the store: gone from disk, or unreadable now.
     pub removed: usize,
+    /// Files that were not ingested, with the reason.
     pub skipped: Vec<SkippedFile>,
+    /// Chunks made from the files added or updated.
     pub chunks_added: u64,
+    /// Chunks embedded and written to the vector store (0 for a BM25-only store).
     pub embedded: u64,
     /// Bytes of normalised text of the documents added or updated.
     pub text_bytes: u64,
+    /// Wall-clock time of the whole ingest, in seconds.
     pub seconds: f64,
+    /// The part of `seconds` spent embedding.
     pub embed_seconds: f64,
     /// Totals of the store after the ingest.
     pub store_docs: usize,
+    /// Chunks in the store after the ingest.
     pub store_chunks: u64,
 }
 

@@ -24,6 +24,7 @@ pub const LOCAL_VECTORS: &str = "hannoy-lmdb";
 /// The state of a store: which files are in it and where their chunks are.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Layout version the store was written with; only [`VERSION`] is read.
     pub version: u32,
     /// The embedding model of the vectors; `None` for a BM25-only store.
     pub embed_model: Option<String>,
@@ -42,6 +43,7 @@ pub struct Manifest {
     /// see that a writer has committed since.
     #[serde(default)]
     pub generation: u64,
+    /// How the documents were chunked; later ingests must use the same settings.
     pub chunker: ChunkerConfig,
     /// Every chunk id below this was handed out at some point; ids at or
     /// above it are leftovers of an interrupted ingest.
@@ -70,15 +72,20 @@ pub struct DocEntry {
     pub path: String,
     /// sha256 of the file's bytes: unchanged files are skipped.
     pub sha256: String,
+    /// Size of the file in bytes when it was ingested.
     pub bytes: u64,
+    /// How the file was read.
     pub format: Format,
     /// Chunk ids `first_id .. first_id + n_chunks`, in document order.
     pub first_id: u64,
+    /// Number of chunks the document was cut into.
     pub n_chunks: u64,
     /// Where the document's [`StoredDoc`] record is: pack number, offset
     /// and length in bytes.
     pub pack: u64,
+    /// Byte offset of the record in the pack file.
     pub offset: u64,
+    /// Length of the record in bytes.
     pub len: u64,
 }
 
@@ -93,12 +100,19 @@ impl DocEntry {
 /// JSON line in a pack file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredDoc {
+    /// The document's id (its file name).
     pub id: String,
+    /// Where the text came from: the path it was loaded from.
     pub source: String,
+    /// The normalised text that every span and chunk indexes.
     pub text: String,
+    /// Sections under headings, in document order.
     pub sections: Vec<Section>,
+    /// Text offsets → source file bytes, for citations (empty for PDF).
     pub source_map: SourceMap,
+    /// The span of each PDF page in `text` (empty for other formats).
     pub pages: Vec<Span>,
+    /// The chunks, in document order; chunk `i` has id `first_id + i`.
     pub chunks: Vec<Chunk>,
 }
 

@@ -15,8 +15,11 @@ use crate::fuse::{assemble, rrf, Fused, RankScore, RRF_K};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// Keyword search only (tantivy BM25); works on stores without embeddings.
     Bm25,
+    /// Embedding similarity only.
     Dense,
+    /// Both, fused by reciprocal rank.
     Hybrid,
 }
 
@@ -35,20 +38,27 @@ impl std::str::FromStr for Mode {
 /// One ranked chunk with where it came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
+    /// 1-based position in the results.
     pub rank: usize,
+    /// The chunk's id in the store.
     pub chunk_id: u64,
     /// The fused score (hybrid) or the single retriever's score.
     pub score: f32,
+    /// Its rank and score in the BM25 list, if it was in it.
     pub bm25: Option<RankScore>,
+    /// Its rank and score in the dense list, if it was in it.
     pub dense: Option<RankScore>,
     /// The source file and the chunk's byte span in the loaded text.
     pub path: String,
+    /// The chunk's byte range in the document's normalised text.
     pub span: Span,
     /// The chunk's bytes in the source file (none for PDF).
     pub source_span: Option<Span>,
     /// 1-based PDF page of the chunk's start.
     pub page: Option<usize>,
+    /// Headings of the section the chunk is in, outermost first.
     pub heading_path: Vec<String>,
+    /// The chunk's text.
     pub text: String,
     /// Position of the document in the store (document order key).
     #[serde(skip)]
@@ -58,30 +68,45 @@ pub struct Hit {
 /// Time spent per stage of a search, in milliseconds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
+    /// BM25 search, including the filtering of stale ids.
     pub bm25_ms: f64,
+    /// Embedding the query.
     pub embed_ms: f64,
+    /// Nearest-neighbour search in the vector store.
     pub dense_ms: f64,
+    /// Reading the hits' documents from the packs.
     pub fetch_ms: f64,
+    /// The whole search, end to end.
     pub total_ms: f64,
 }
 
 /// The result of a search, as `folio search` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchReport {
+    /// The query as given.
     pub query: String,
+    /// Which retrievers were used.
     pub mode: Mode,
+    /// The hits, best first.
     pub hits: Vec<Hit>,
+    /// Time per stage.
     pub timings: Timings,
+    /// Chunks in the store searched.
     pub store_chunks: u64,
+    /// What holds the vectors (`None` for a BM25-only store).
     pub vector_store: Option<String>,
 }
 
 /// A passage of chosen chunks in document order (OP-RAG assembly).
 #[derive(Debug, Clone, Serialize)]
 pub struct AssembledPassage {
+    /// The source file the passage is from.
     pub path: String,
+    /// The passage's byte range in the document's normalised text.
     pub span: Span,
+    /// The hits merged into it, in document order.
     pub chunk_ids: Vec<u64>,
+    /// The passage's text.
     pub text: String,
 }
 
