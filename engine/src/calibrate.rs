@@ -4,7 +4,8 @@
 //! Every measurement runs the kernels the forward pass runs, on random
 //! inputs sized like Qwen2.5-0.5B's layers (14 query
 //! heads, 2 KV heads, head dim 64, hidden 896, FFN 4864): candle's f32
-//! matrix product for prefill projections, folio's Q8_0 matrix-vector
+//! matrix product for prefill projections (and, where the CPU has the fast
+//! kernel, folio's int8 K-quant product at the 1.5B's shapes), folio's Q8_0 matrix-vector
 //! kernel over more weights than fit in cache for decoding, and the flash
 //! and sparse attention kernels in 512-token prefill chunks.
 
@@ -46,8 +47,48 @@ pub fn cached_profile() -> Result<Option<DeviceProfile>> {
     Ok((profile.version == PROFILE_VERSION && profile.threads == threads).then_some(profile))
 }
 
-/// Measures the profile (see the module docs); `embed_rate` is measured by
-/// the caller, which owns the embedding model. `log` receives a line per step.
+/// The cached profile, or a fresh one measured (embedding rate included)
+/// and saved when there is none for this build and thread count; `log`
+/// hears what is measured, a line per step.
+pub fn ensure_profile(log: &mut dyn FnMut(&str)) -> Result<DeviceProfile> {
+    match cached_profile()? {
+        Some(p) => Ok(p),
+        None => Ok(calibrate(true, false, log)?.0),
+    }
+}
+
+/// Measures the profile, the embedding rate too when `embed` (`progress`:
+/// the embedding model's download bar on first use), and saves it; returns
+/// it with where it was saved. `log` hears a line per step.
+pub fn calibrate(
+    embed: bool,
+    progress: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<(DeviceProfile, PathBuf)> {
+    let embed_rate = if embed {
+        log("embedding rate (MiniLM, 64 chunks)");
+        Some(embed_rate(progress)?)
+    } else {
+        None
+    };
+    let profile = measure(embed_rate, log)?;
+    let path = save(&profile)?;
+    Ok((profile, path))
+}
+
+/// Chunks per second the embedding model encodes (ingest's bottleneck).
+pub fn embed_rate(progress: bool) -> Result<f64> {
+    let embedder = folio_retrieval::embed::Embedder::load(None, progress)?;
+    let chunk = "The quick brown fox jumps over the lazy dog near the river bank. ".repeat(12);
+    let texts = vec![chunk; 64];
+    embedder.embed(&texts[..8])?;
+    let t = Instant::now();
+    embedder.embed(&texts)?;
+    Ok(texts.len() as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Measures the profile (see the module docs) around a given embedding
+/// rate (`None`: not measured). `log` receives a line per step.
 pub fn measure(
     embed_chunks_per_s: Option<f64>,
     log: &mut dyn FnMut(&str),
@@ -56,6 +97,12 @@ pub fn measure(
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     log("f32 matrix products (prefill projections)");
     let matmul_gflops = crate::threads::install(|| matmul_gflops(&mut rng))?;
+    let int8_matmul_gflops = if quant::fast_int8_matmul(quant::BlockFormat::Q4_K) {
+        log("int8 K-quant matrix products (prefill projections)");
+        crate::threads::install(int8_matmul_gflops)?
+    } else {
+        matmul_gflops
+    };
     log("quantized matrix-vector products (decoding)");
     let decode_gbps = crate::threads::install(|| decode_gbps(&mut rng))?;
     log("flash attention, 4096-token prefill");
@@ -72,6 +119,7 @@ pub fn measure(
         cpu: cpu_name(),
         threads,
         matmul_gflops,
+        int8_matmul_gflops,
         decode_gbps,
         flash_gflops,
         sparse_gflops,
@@ -162,6 +210,32 @@ fn matmul_gflops(rng: &mut impl Rng) -> Result<f64> {
     }
     let flops = 2.0 * rows as f64 * (2 * ffn * hidden + hidden * ffn) as f64;
     Ok(flops / seconds / 1e9)
+}
+
+/// Q4_K products with 8-bit activations on Qwen2.5-1.5B's gate and up
+/// projections (hidden 1536, FFN 8960: K-quant rows need a multiple of
+/// 256 columns, which the 0.5B's 896 is not), 512 prompt rows.
+fn int8_matmul_gflops() -> Result<f64> {
+    let (rows, hidden, ffn) = (512, 1536, 8960);
+    let format = quant::BlockFormat::Q4_K;
+    let bytes = 2 * ffn * format.row_bytes(hidden).expect("whole super-blocks");
+    // Arbitrary non-zero blocks; 0x3b keeps the f16 scales small and finite.
+    let data: Vec<u8> = (0..bytes).map(|i| (i * 7919 % 251) as u8 & 0x3b).collect();
+    let up = BlockMatrix::new(format, 2 * ffn, hidden, data).map_err(anyhow::Error::msg)?;
+    let x: Vec<f32> = (0..rows * hidden)
+        .map(|i| (i as f32 * 0.37).sin())
+        .collect();
+    let mut y = vec![0f32; rows * 2 * ffn];
+    let seconds = best_seconds(2, || {
+        quant::matmul(
+            &up,
+            &quant::Activations::new(&x, rows, hidden),
+            &mut y,
+            2 * ffn,
+            0,
+        )
+    });
+    Ok(2.0 * (rows * 2 * ffn * hidden) as f64 / seconds / 1e9)
 }
 
 fn decode_gbps(rng: &mut impl Rng) -> Result<f64> {

@@ -14,6 +14,7 @@ fn profile() -> DeviceProfile {
         cpu: "test".into(),
         threads: 2,
         matmul_gflops: 150.0,
+        int8_matmul_gflops: 150.0,
         decode_gbps: 8.0,
         flash_gflops: 40.0,
         sparse_gflops: 25.0,
@@ -39,6 +40,7 @@ fn qwen() -> ModelLimits {
         vocab_size: 151936,
         resident_bytes: 2_955_000_000,
         decode_bytes: 700_000_000,
+        prompt_int8_share: 0.0,
     }
 }
 
@@ -57,6 +59,7 @@ fn smol() -> ModelLimits {
         vocab_size: 49152,
         resident_bytes: 748_000_000,
         decode_bytes: 150_000_000,
+        prompt_int8_share: 0.0,
     }
 }
 
@@ -317,4 +320,26 @@ fn costs_grow_with_context_and_rag_reads_a_fraction() {
     assert!((rag.coverage - 1000.0 / 20_000.0).abs() < 1e-9);
     assert_eq!(full.coverage, 1.0);
     assert!(!d.reasons.is_empty());
+}
+
+#[test]
+fn prefill_prices_int8_prompt_matrices_at_the_int8_rate() {
+    use folio_engine::router::cost::prefill_seconds;
+    let mut p = profile();
+    p.int8_matmul_gflops = 2.0 * p.matmul_gflops;
+    let f32_prompts = qwen();
+    let int8_prompts = ModelLimits {
+        prompt_int8_share: 1.0,
+        ..qwen()
+    };
+    let tokens = 2048;
+    let f32_s = prefill_seconds(&f32_prompts, &p, tokens, PlannedAttention::Flash);
+    let int8_s = prefill_seconds(&int8_prompts, &p, tokens, PlannedAttention::Flash);
+    // Only the projections' half of the cost changes: twice the rate, half the time.
+    let projections = tokens as f64 * qwen().linear_flops_per_token() / (p.matmul_gflops * 1e9);
+    let saved = f32_s - int8_s;
+    assert!(
+        (saved - projections / 2.0).abs() <= 1e-9 * f32_s,
+        "saved {saved} s of {projections} s of projections"
+    );
 }

@@ -4,9 +4,8 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use folio_engine::calibrate::{cached_profile, measure, profile_path, save};
+use folio_engine::calibrate::{cached_profile, profile_path};
 use folio_engine::router::DeviceProfile;
-use folio_retrieval::embed::Embedder;
 
 use crate::cli::CalibrateArgs;
 use crate::output::{human_bytes, print_json};
@@ -24,8 +23,8 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The cached profile, or a fresh measurement (announced on stderr) when
-/// there is none for this thread count.
+/// The cached profile, or a fresh measurement announced on stderr when
+/// `verbose` (`engine::calibrate::ensure_profile`).
 pub fn ensure_profile(verbose: bool) -> Result<DeviceProfile> {
     match cached_profile()? {
         Some(p) => Ok(p),
@@ -45,14 +44,7 @@ fn calibrate(embed: bool, verbose: bool) -> Result<DeviceProfile> {
             eprintln!("  measuring {step} …");
         }
     };
-    let embed_rate = if embed {
-        log("embedding rate (MiniLM, 64 chunks)");
-        Some(embed_rate(verbose)?)
-    } else {
-        None
-    };
-    let profile = measure(embed_rate, &mut log)?;
-    let path = save(&profile)?;
+    let (profile, path) = folio_engine::calibrate::calibrate(embed, verbose, &mut log)?;
     if verbose {
         eprintln!(
             "  done in {:.1} s; saved {}",
@@ -63,23 +55,16 @@ fn calibrate(embed: bool, verbose: bool) -> Result<DeviceProfile> {
     Ok(profile)
 }
 
-/// Chunks per second the embedding model encodes (ingest's bottleneck).
-fn embed_rate(progress: bool) -> Result<f64> {
-    let embedder = Embedder::load(None, progress)?;
-    let chunk = "The quick brown fox jumps over the lazy dog near the river bank. ".repeat(12);
-    let texts = vec![chunk; 64];
-    embedder.embed(&texts[..8])?;
-    let t = Instant::now();
-    embedder.embed(&texts)?;
-    Ok(texts.len() as f64 / t.elapsed().as_secs_f64())
-}
-
 fn print_profile(p: &DeviceProfile) {
     println!("device profile ({})", profile_path().display());
     println!("  cpu                 {} ({} threads)", p.cpu, p.threads);
     println!(
         "  matrix products     {:.1} GFLOP/s (f32, prefill)",
         p.matmul_gflops
+    );
+    println!(
+        "  int8 K-quant        {:.1} GFLOP/s (prefill of K-quant matrices)",
+        p.int8_matmul_gflops
     );
     println!(
         "  decoding weights    {:.1} GB/s (Q8_0 matrix-vector)",

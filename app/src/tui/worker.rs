@@ -266,7 +266,12 @@ fn load(config: &WorkerConfig, tx: &UnboundedSender<WorkerEvent>) -> Result<Load
             "measuring this machine once for the router (a minute or two)…",
         );
     }
-    let profile = crate::commands::calibrate::ensure_profile(false)?;
+    let profile = folio_engine::calibrate::ensure_profile(&mut |step| {
+        status(
+            tx,
+            format!("measuring this machine once for the router: {step}…"),
+        )
+    })?;
     send(
         tx,
         WorkerEvent::Ready {

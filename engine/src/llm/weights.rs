@@ -486,6 +486,30 @@ impl Weights {
         out.extend(self.embeddings.dequantize_row(tok));
     }
 
+    /// The share of the transformer blocks' weights whose prompt products
+    /// run with 8-bit activations on this CPU (`Products::Prompt`: K-quants
+    /// on AVX2), the rest through f32 tiles: the router prices the two rates.
+    pub fn prompt_int8_share(&self) -> f64 {
+        let (mut int8, mut all) = (0f64, 0f64);
+        for m in self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.attn_out, &l.gate_up, &l.down])
+            .flat_map(|l| l.parts.iter())
+        {
+            let weights = (m.rows * m.cols) as f64;
+            all += weights;
+            if quant::fast_int8_matmul(m.format) {
+                int8 += weights;
+            }
+        }
+        if all > 0.0 {
+            int8 / all
+        } else {
+            0.0
+        }
+    }
+
     /// Bytes one decoding step reads from the weight matrices, and their
     /// formats (generation speed is about bandwidth / these bytes).
     pub fn decode_bytes(&self) -> (usize, Vec<(String, usize)>) {

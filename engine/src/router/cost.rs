@@ -2,7 +2,8 @@
 //! predict what a plan will take, stage by stage, before running it.
 //!
 //! Prefill is compute-bound: projections cost `2·params` FLOPs per token at
-//! the measured matrix-product rate, attention `4·head_dim` FLOPs per
+//! the measured matrix-product rate (int8 for the share of the weights whose
+//! prompt products run int8, f32 for the rest), attention `4·head_dim` FLOPs per
 //! (query head, key) pair at the measured rate of the chosen kernel.
 //! Decoding is memory-bound: each token reads the quantized weights once at
 //! the measured matrix-vector bandwidth, plus attention over the cache.
@@ -25,6 +26,11 @@ pub struct DeviceProfile {
     pub threads: usize,
     /// f32 matrix products at prefill shapes (GFLOP/s).
     pub matmul_gflops: f64,
+    /// Matrix products of K-quant blocks with 8-bit activations at prefill
+    /// shapes (GFLOP/s): the prompt path of the matrices that take it
+    /// ([`ModelLimits::prompt_int8_share`]); the f32 rate where the CPU
+    /// has no fast int8 kernel.
+    pub int8_matmul_gflops: f64,
     /// Quantized matrix-vector products while decoding (GB/s of weights).
     pub decode_gbps: f64,
     /// Exact tiled attention during prefill (GFLOP/s over causal pairs).
@@ -43,7 +49,7 @@ pub struct DeviceProfile {
 }
 
 /// The profile's layout version.
-pub const PROFILE_VERSION: u32 = 1;
+pub const PROFILE_VERSION: u32 = 2;
 
 /// Bytes of the process beyond the model: tokenizer, runtime, buffers.
 const BASE_BYTES: u64 = 150 << 20;
@@ -76,7 +82,11 @@ pub fn prefill_seconds(
     attention: PlannedAttention,
 ) -> f64 {
     let n = tokens as f64;
-    let linear = (n * m.linear_flops_per_token() + m.head_flops()) / (p.matmul_gflops * 1e9);
+    let share = m.prompt_int8_share.clamp(0.0, 1.0);
+    let seconds_per_flop =
+        share / (p.int8_matmul_gflops * 1e9) + (1.0 - share) / (p.matmul_gflops * 1e9);
+    let linear = n * m.linear_flops_per_token() * seconds_per_flop
+        + m.head_flops() / (p.matmul_gflops * 1e9);
     let pair_flops = (m.n_heads * m.n_layers * 4 * m.head_dim) as f64;
     let attn = match attention {
         PlannedAttention::Flash => n * (n + 1.0) / 2.0 * pair_flops / (p.flash_gflops * 1e9),

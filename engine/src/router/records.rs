@@ -48,6 +48,11 @@ pub struct ModelLimits {
     pub resident_bytes: u64,
     /// Bytes one decoding step reads (the quantized copies).
     pub decode_bytes: u64,
+    /// Share of the blocks' weights whose prompt products run int8 (priced
+    /// at [`DeviceProfile::int8_matmul_gflops`](super::DeviceProfile), the
+    /// rest at the f32 rate); 0 for models described by hand.
+    #[serde(default)]
+    pub prompt_int8_share: f64,
 }
 
 /// Models whose whole reads lose to focused reads past a length, by GGUF
@@ -90,6 +95,7 @@ impl ModelLimits {
             vocab_size: c.vocab_size,
             resident_bytes: model.weights.bytes() as u64,
             decode_bytes: model.weights.decode_bytes().0 as u64,
+            prompt_int8_share: model.weights.prompt_int8_share(),
         }
     }
 
