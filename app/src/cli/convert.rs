@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use folio_engine::answer::AnswerOptions;
 use folio_engine::ask::AskOptions;
 use folio_engine::device::{DeviceRequest, Placement};
+use folio_engine::gpu::GpuSessionOptions;
 use folio_engine::llm::{
     AttentionMode, GenerateOptions, KvDtype, Model, RopeScaling, Sampling, SessionOptions,
     SparseConfig,
@@ -209,6 +210,15 @@ pub fn answer_options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions
     } else {
         Sampling::Greedy
     };
+    let session = session_options(&g.long_context, model)?;
+    // `auto` does not upload weights for a read the GPU would not run
+    // (`cuda` does, and the card says why the read fell back).
+    let request = match g.device {
+        DeviceRequest::Auto if GpuSessionOptions::from_session(&session).is_err() => {
+            DeviceRequest::Cpu
+        }
+        request => request,
+    };
     Ok(AnswerOptions {
         generate: GenerateOptions {
             max_new_tokens: g.max_tokens,
@@ -216,7 +226,7 @@ pub fn answer_options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions
             extra_stop_tokens: Vec::new(),
             cancel: None,
         },
-        session: session_options(&g.long_context, model)?,
-        device: place(model, g.device),
+        session,
+        device: place(model, request),
     })
 }
