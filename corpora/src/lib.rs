@@ -11,6 +11,7 @@ pub mod datasets;
 pub mod fetch;
 mod html;
 pub mod load;
+pub mod memory;
 pub mod mutate;
 mod pdf;
 pub mod peak_alloc;

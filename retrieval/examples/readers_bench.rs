@@ -31,14 +31,7 @@ fn vectors(n: usize) -> Vec<(u64, Vec<f32>)> {
 }
 
 fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    folio_corpora::memory::peak_rss_bytes() as f64 / (1u64 << 20) as f64
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {

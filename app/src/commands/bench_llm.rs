@@ -91,7 +91,7 @@ pub fn llm(args: BenchLlmArgs) -> Result<()> {
             let mean = rates.iter().sum::<f64>() / rates.len() as f64;
             let std =
                 (rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64).sqrt();
-            let peak_rss_mb = folio_engine::ask::tradeoffs::peak_rss_bytes() as f64 / 1e6;
+            let peak_rss_mb = folio_corpora::memory::peak_rss_bytes() as f64 / 1e6;
             if !args.json {
                 println!(
                     "{:<40} {:>7} {:>9.1} ± {:>5.1} tok/s  ({} threads, peak RSS {:.0} MB)",

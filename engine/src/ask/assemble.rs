@@ -90,7 +90,7 @@ pub(super) fn answer(
         measured_seconds: run.measured.total(),
         stages,
         predicted_peak_memory_bytes: decision.chosen.cost.peak_memory_bytes,
-        measured_peak_memory_bytes: tradeoffs::peak_rss_bytes(),
+        measured_peak_memory_bytes: folio_corpora::memory::peak_rss_bytes(),
         generated_tokens: report.generated_tokens,
         stop_reason: report.stop_reason,
         not_found,

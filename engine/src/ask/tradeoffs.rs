@@ -150,16 +150,3 @@ pub struct Answer {
     /// How the answer was read, and what that cost and left out.
     pub trade_offs: TradeOffs,
 }
-
-/// Peak resident bytes of this process (Linux), 0 when unknown.
-pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}

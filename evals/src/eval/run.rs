@@ -305,7 +305,7 @@ fn answer(
             return reused;
         }
     }
-    reset_peak_rss();
+    folio_corpora::memory::reset_peak_rss();
     match asker.ask(&item.question, &mut |_| {}) {
         Ok(answer) => record.fill(item, &answer),
         Err(e) => record.error = Some(format!("{e:#}")),
@@ -364,13 +364,6 @@ fn reuse(
     r.strategy = EvalStrategy::Auto.name().to_string();
     r.reused_from = Some(kind.name().to_string());
     Some(r)
-}
-
-/// Resets the kernel's peak-RSS mark so the next answer's peak is its own
-/// (Linux `clear_refs` 5); where that is refused the peak stays the
-/// process' so far.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 #[cfg(test)]
