@@ -486,17 +486,20 @@ impl Weights {
         out.extend(self.embeddings.dequantize_row(tok));
     }
 
+    /// Every matrix of the transformer blocks' projections (not the output head).
+    fn block_matrices(&self) -> impl Iterator<Item = &BlockMatrix> {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.attn_out, &l.gate_up, &l.down])
+            .flat_map(|l| l.parts.iter())
+    }
+
     /// The share of the transformer blocks' weights whose prompt products
     /// run with 8-bit activations on this CPU (`Products::Prompt`: K-quants
     /// on AVX2), the rest through f32 tiles: the router prices the two rates.
     pub fn prompt_int8_share(&self) -> f64 {
         let (mut int8, mut all) = (0f64, 0f64);
-        for m in self
-            .layers
-            .iter()
-            .flat_map(|l| [&l.qkv, &l.attn_out, &l.gate_up, &l.down])
-            .flat_map(|l| l.parts.iter())
-        {
+        for m in self.block_matrices() {
             let weights = (m.rows * m.cols) as f64;
             all += weights;
             if quant::fast_int8_matmul(m.format) {
@@ -514,13 +517,7 @@ impl Weights {
     /// formats (generation speed is about bandwidth / these bytes).
     pub fn decode_bytes(&self) -> (usize, Vec<(String, usize)>) {
         let mut by_format: Vec<(String, usize)> = Vec::new();
-        let all = self
-            .layers
-            .iter()
-            .flat_map(|l| [&l.qkv, &l.attn_out, &l.gate_up, &l.down])
-            .chain([&self.output])
-            .flat_map(|l| l.parts.iter());
-        for m in all {
+        for m in self.block_matrices().chain(&self.output.parts) {
             let name = format!("{:?}", m.format);
             match by_format.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, bytes)) => *bytes += m.data().len(),
