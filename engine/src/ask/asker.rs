@@ -102,11 +102,9 @@ impl<'a> Asker<'a> {
     }
 
     /// The corpus' statistics now (its token count is computed once per
-    /// corpus state, see [`Corpus::token_count`]).
+    /// corpus state, see [`Corpus::stats`]).
     pub fn stats(&self) -> Result<CorpusStats> {
-        Ok(self
-            .corpus
-            .stats_with(self.corpus.token_count(self.models.answerer)?))
+        self.corpus.stats(self.models.answerer)
     }
 
     /// The router's plan for `question` under the options.

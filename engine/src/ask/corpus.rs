@@ -223,15 +223,16 @@ impl Corpus {
     }
 
     /// Sizes the router needs, in `model`'s tokens: counted exactly up to a
-    /// few MiB of text, extrapolated from a sample beyond.
+    /// few MiB of text, extrapolated from a sample beyond. The count, the
+    /// costly part, is made once per corpus state and tokenizer; the rest
+    /// (chunks, index state) is read as it is now.
     pub fn stats(&self, model: &Model) -> Result<CorpusStats> {
         Ok(self.stats_with(self.token_count(model)?))
     }
 
     /// The corpus' length in `model`'s tokens, and whether it was
-    /// extrapolated from a sample: the costly part of [`stats`](Self::stats),
-    /// computed once per corpus state and tokenizer.
-    pub fn token_count(&self, model: &Model) -> Result<TokenCount> {
+    /// extrapolated from a sample, remembered per tokenizer.
+    fn token_count(&self, model: &Model) -> Result<TokenCount> {
         let tokenizer = format!("{} ({} tokens)", model.config.name, model.config.vocab_size);
         let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((of, count)) = counted.as_ref() {
@@ -276,7 +277,7 @@ impl Corpus {
 
     /// [`stats`](Self::stats) from a [`token_count`](Self::token_count) of
     /// the corpus as it is now, and the index as it is now.
-    pub fn stats_with(&self, count: TokenCount) -> CorpusStats {
+    fn stats_with(&self, count: TokenCount) -> CorpusStats {
         let bytes: usize = self.docs.iter().map(|d| d.text.len()).sum();
         let TokenCount { tokens, estimated } = count;
         // Chunks hold CHUNK_TOKENS embedding tokens with 40 of overlap;
@@ -301,11 +302,11 @@ impl Corpus {
 
 /// A corpus' length in a model's tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenCount {
+struct TokenCount {
     /// Tokens of the whole corpus in the model's tokenizer.
-    pub tokens: usize,
+    tokens: usize,
     /// Extrapolated from the first few MiB (the corpus is larger).
-    pub estimated: bool,
+    estimated: bool,
 }
 
 fn store_options(progress: bool) -> StoreOptions {

@@ -22,7 +22,7 @@ use crate::llm::{GenerateOptions, Model};
 use crate::router::{Budget, StrategyKind};
 pub use asker::{AskEvent, Asker, Plan, Stage};
 pub use context::Context;
-pub use corpus::{Corpus, CorpusDoc, TokenCount};
+pub use corpus::{Corpus, CorpusDoc};
 pub use evidence::{find_evidence, says_not_found, support, Evidence, MIN_SUPPORT};
 pub use tradeoffs::{Answer, DroppedSpan, Fallback, StageReport, TradeOffs, UsedChunk};
 
