@@ -39,7 +39,6 @@ struct Gathered {
     chunks: Vec<UsedChunk>,
     measured: StageSeconds,
     compressed_source_tokens: usize,
-    session: SessionOptions,
 }
 
 /// Runs `strategy` for `question` over `corpus` and reads what it gathered.
@@ -52,27 +51,12 @@ pub(super) fn run(
     progress: bool,
     on: &mut dyn FnMut(AskEvent),
 ) -> Result<Run> {
-    let session = SessionOptions::for_model(models.answerer);
     let gathered = match strategy {
-        Strategy::Rag { k } => retrieve(corpus, question, *k, progress, session, on)?,
+        Strategy::Rag { k } => retrieve(corpus, question, *k, progress, on)?,
         Strategy::Compress { target_tokens } => {
-            compressed(corpus, models, question, *target_tokens, session, on)?
+            compressed(corpus, models, question, *target_tokens, on)?
         }
-        Strategy::Full {
-            attention,
-            rope,
-            kv,
-        } => {
-            let mut session = session;
-            session.attention = match attention {
-                PlannedAttention::Flash => AttentionMode::Flash,
-                PlannedAttention::Sparse => AttentionMode::Sparse(SparseConfig::default()),
-            }
-            .build();
-            if rope.factor() > 1.0 {
-                session.rope_scaling = *rope;
-            }
-            session.kv_dtype = *kv;
+        Strategy::Full { .. } => {
             let ctx = Context::full(corpus);
             Gathered {
                 regions: ctx.regions(),
@@ -81,14 +65,13 @@ pub(super) fn run(
                 chunks: Vec::new(),
                 measured: StageSeconds::default(),
                 compressed_source_tokens: 0,
-                session,
             }
         }
     };
     on(AskEvent::Stage(Stage::Reading));
     let options = AnswerOptions {
         generate: generate.clone(),
-        session: gathered.session,
+        session: session_for(models, strategy),
         device: models.device.cloned().unwrap_or_default(),
     };
     let mut on_text = |piece: &str| on(AskEvent::Text(piece));
@@ -113,6 +96,29 @@ pub(super) fn run(
     })
 }
 
+/// The answerer's session for `strategy`: the model's defaults, with a full
+/// read's planned attention, RoPE scaling (when it stretches) and KV cache.
+fn session_for(models: Models, strategy: &Strategy) -> SessionOptions {
+    let mut session = SessionOptions::for_model(models.answerer);
+    if let Strategy::Full {
+        attention,
+        rope,
+        kv,
+    } = strategy
+    {
+        session.attention = match attention {
+            PlannedAttention::Flash => AttentionMode::Flash,
+            PlannedAttention::Sparse => AttentionMode::Sparse(SparseConfig::default()),
+        }
+        .build();
+        if rope.factor() > 1.0 {
+            session.rope_scaling = *rope;
+        }
+        session.kv_dtype = *kv;
+    }
+    session
+}
+
 /// Retrieval: the corpus' top `k` chunks (hybrid when it has embeddings),
 /// indexing it first if it has no index yet.
 fn retrieve(
@@ -120,7 +126,6 @@ fn retrieve(
     question: &str,
     k: usize,
     progress: bool,
-    session: SessionOptions,
     on: &mut dyn FnMut(AskEvent),
 ) -> Result<Gathered> {
     let mut measured = StageSeconds::default();
@@ -163,7 +168,6 @@ fn retrieve(
         chunks,
         measured,
         compressed_source_tokens: 0,
-        session,
     })
 }
 
@@ -173,7 +177,6 @@ fn compressed(
     models: Models,
     question: &str,
     target_tokens: usize,
-    session: SessionOptions,
     on: &mut dyn FnMut(AskEvent),
 ) -> Result<Gathered> {
     let scorer = models
@@ -202,6 +205,5 @@ fn compressed(
         chunks: Vec::new(),
         measured,
         compressed_source_tokens: compressed.source_tokens,
-        session,
     })
 }
