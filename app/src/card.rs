@@ -3,6 +3,7 @@
 
 use folio_engine::ask::context::file_name;
 use folio_engine::ask::{says_not_found, Answer, TradeOffs};
+use folio_engine::llm::RopeScaling;
 use folio_engine::router::Strategy;
 
 use crate::output::human_bytes;
@@ -85,22 +86,14 @@ pub fn lines(a: &Answer) -> Vec<String> {
     if let Some(note) = &t.device_note {
         out.push(format!("device      {note}"));
     }
-    let rope = match t.read.rope_scaling.factor() {
-        f if f > 1.0 => format!("{} ×{f}", t.read.rope_scaling.name()),
-        _ => t.read.rope_scaling.name().to_string(),
-    };
-    out.push(if t.beyond_trained_range {
-        format!(
-            "RoPE        {rope}: WARNING, read beyond the {} positions the model was trained on; \
-             scaling stretches positions, it does not teach the model to use them",
+    out.push(format!(
+        "RoPE        {}",
+        rope_text(
+            t.read.rope_scaling,
+            t.beyond_trained_range,
             t.trained_context
         )
-    } else {
-        format!(
-            "RoPE        {rope} (within the trained {} positions)",
-            t.trained_context
-        )
-    });
+    ));
     out.push(format!(
         "KV cache    {} ({})",
         human_bytes(t.read.kv_cache_bytes as u64),
@@ -220,5 +213,22 @@ pub fn clip(s: &str, max: usize) -> String {
         one_line
     } else {
         one_line.chars().take(max - 1).collect::<String>() + "…"
+    }
+}
+
+/// The RoPE line's text (both cards'): the scaling, and whether the read
+/// went past the `trained` positions, with what that means.
+pub fn rope_text(scaling: RopeScaling, beyond: bool, trained: usize) -> String {
+    let rope = match scaling.factor() {
+        f if f > 1.0 => format!("{} ×{f}", scaling.name()),
+        _ => scaling.name().to_string(),
+    };
+    if beyond {
+        format!(
+            "{rope}: WARNING, read beyond the {trained} positions the model was trained on; \
+             scaling stretches positions, it does not teach the model to use them"
+        )
+    } else {
+        format!("{rope} (within the trained {trained} positions)")
     }
 }

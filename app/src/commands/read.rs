@@ -82,23 +82,14 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
     if let Some(note) = &r.device_note {
         eprintln!("device        {note}");
     }
-    let scaling = r.read.rope_scaling;
-    let rope = match scaling.factor() {
-        f if f > 1.0 => format!("{} ×{f}", scaling.name()),
-        _ => scaling.name().to_string(),
-    };
-    if r.beyond_trained_range {
-        eprintln!(
-            "RoPE          {rope} — WARNING: read beyond the {} positions the model was trained on; \
-             scaling stretches positions, it does not teach the model to use them",
+    eprintln!(
+        "RoPE          {}",
+        crate::card::rope_text(
+            r.read.rope_scaling,
+            r.beyond_trained_range,
             r.trained_context
-        );
-    } else {
-        eprintln!(
-            "RoPE          {rope} (within the trained {} positions)",
-            r.trained_context
-        );
-    }
+        )
+    );
     eprintln!(
         "KV cache      {} ({})",
         human_bytes(r.read.kv_cache_bytes as u64),
