@@ -23,18 +23,18 @@ pub fn lines(a: &Answer) -> Vec<String> {
         "── how it was read ─────────────────────────────────────────".into(),
         format!(
             "strategy    {} ({} question)",
-            t.strategy.describe(),
-            match t.question_kind {
+            t.plan.strategy.describe(),
+            match t.plan.question_kind {
                 folio_engine::router::QuestionKind::Lookup => "look-up",
                 folio_engine::router::QuestionKind::Wide => "wide",
             }
         ),
     ];
-    for (i, r) in t.reasons.iter().enumerate() {
+    for (i, r) in t.plan.reasons.iter().enumerate() {
         let head = if i == 0 { "why" } else { "" };
         out.push(format!("{head:<11} · {r}"));
     }
-    if let Some(f) = &t.fallback {
+    if let Some(f) = &t.plan.fallback {
         out.push(format!(
             "fallback    {} (first answer after {:.1} s: \"{}\")",
             f.reason,
@@ -43,18 +43,10 @@ pub fn lines(a: &Answer) -> Vec<String> {
         ));
     }
     out.push(read_line(t));
-    if t.not_found {
-        out.push(if says_not_found(&a.answer) {
-            "            NOT FOUND: the answer says the text read does not contain it".into()
-        } else {
-            format!(
-                "            NOT FOUND: the text read does not support this answer (only {:.0}% of its \
-                 words occur in it); treat it as not in the documents",
-                t.support * 100.0
-            )
-        });
+    if t.support.not_found {
+        out.push(not_found_line(a));
     }
-    for c in t.chunks.iter().take(8) {
+    for c in t.coverage.chunks.iter().take(8) {
         let ranks = match (c.bm25_rank, c.dense_rank) {
             (Some(b), Some(d)) => format!("bm25 #{b}, dense #{d}"),
             (Some(b), None) => format!("bm25 #{b}"),
@@ -70,56 +62,116 @@ pub fn lines(a: &Answer) -> Vec<String> {
             c.score
         ));
     }
-    if t.dropped_spans > 0 {
+    if t.coverage.dropped_spans > 0 {
         out.push(format!(
             "dropped     {} spans, {} the model did not see (byte spans in --json)",
-            t.dropped_spans,
-            human_bytes(t.dropped_bytes as u64)
+            t.coverage.dropped_spans,
+            human_bytes(t.coverage.dropped_bytes as u64)
         ));
     }
     out.push(format!(
         "attention   {} on {}, {:.1}% of causal keys attended",
-        t.read.attention,
-        t.read.device,
-        t.read.attended_fraction * 100.0
+        t.read.stats.attention,
+        t.read.stats.device,
+        t.read.stats.attended_fraction * 100.0
     ));
-    if let Some(note) = &t.device_note {
+    if let Some(note) = &t.read.device_note {
         out.push(format!("device      {note}"));
     }
     out.push(format!(
         "RoPE        {}",
         rope_text(
-            t.read.rope_scaling,
-            t.beyond_trained_range,
-            t.trained_context
+            t.read.stats.rope_scaling,
+            t.read.beyond_trained_range,
+            t.read.trained_context
         )
     ));
     out.push(format!(
         "KV cache    {} ({})",
-        human_bytes(t.read.kv_cache_bytes as u64),
-        t.read.kv_dtype
+        human_bytes(t.read.stats.kv_cache_bytes as u64),
+        t.read.stats.kv_dtype
     ));
     out.push("time        stage       predicted   measured".into());
-    for s in &t.stages {
+    for s in &t.cost.stages {
         out.push(format!(
             "            {:<10} {:>8.2} s {:>8.2} s",
             s.stage, s.predicted_s, s.measured_s
         ));
     }
-    let err = (t.measured_seconds - t.predicted_seconds) / t.predicted_seconds.max(1e-9) * 100.0;
+    let err = (t.cost.measured_seconds - t.cost.predicted_seconds)
+        / t.cost.predicted_seconds.max(1e-9)
+        * 100.0;
     out.push(format!(
         "            {:<10} {:>8.2} s {:>8.2} s  ({err:+.0}% against the prediction)",
-        "total", t.predicted_seconds, t.measured_seconds
+        "total", t.cost.predicted_seconds, t.cost.measured_seconds
     ));
     out.push(format!(
         "memory      predicted peak {}, measured peak {} (whole process)",
-        human_bytes(t.predicted_peak_memory_bytes),
-        human_bytes(t.measured_peak_memory_bytes)
+        human_bytes(t.cost.predicted_peak_memory_bytes),
+        human_bytes(t.cost.measured_peak_memory_bytes)
     ));
-    if t.evidence.is_empty() && !t.not_found {
+    out.extend(support_lines(t));
+    out.push(budget_line(t));
+    out
+}
+
+/// Why the answer counts as not found: the reader said so, its score was
+/// below the threshold, or (unscored) its words are not in what was read.
+fn not_found_line(a: &Answer) -> String {
+    let s = &a.trade_offs.support;
+    match (&s.withheld_answer, s.answerability) {
+        (Some(withheld), Some(score)) => format!(
+            "            NOT IN THE DOCUMENTS: the reader answered \"{}\", but its answerability \
+             {score:.2} is below {:.2} (--min-confidence)",
+            clip(withheld, 80),
+            s.min_confidence
+        ),
+        _ if says_not_found(&a.answer) => {
+            "            NOT FOUND: the answer says the text read does not contain it".into()
+        }
+        _ => format!(
+            "            NOT FOUND: the text read does not support this answer (only {:.0}% of its \
+             words occur in it); treat it as not in the documents",
+            s.word_overlap * 100.0
+        ),
+    }
+}
+
+/// The reader's quote and score, else the sentences sharing the answer's words.
+fn support_lines(t: &TradeOffs) -> Vec<String> {
+    let s = &t.support;
+    let mut out = Vec::new();
+    if let Some(score) = s.answerability {
+        out.push(format!(
+            "confidence  {score:.2} answerability (the reader's probability that its quote states \
+             the answer; kept from {:.2})",
+            s.min_confidence
+        ));
+    }
+    if let Some(q) = &s.quote {
+        let head = if s.withheld_answer.is_some() {
+            "closest"
+        } else {
+            "quote"
+        };
+        out.push(format!(
+            "{head:<11} \"{}\"\n            {} bytes {}–{} (copied by the reader{})",
+            clip(&q.text, 200),
+            file_name(&q.path),
+            q.span.start,
+            q.span.end,
+            if q.verified {
+                ", verified in the source"
+            } else {
+                "; NOT found at these offsets"
+            }
+        ));
+        return out;
+    }
+    if s.evidence.is_empty() && !s.not_found {
         out.push("evidence    no sentence of what was read shares the answer's words".into());
     }
-    for e in &t.evidence {
+    for e in &s.evidence {
         out.push(format!(
             "evidence    \"{}\"\n            {} bytes {}–{} {}",
             clip(&e.text, 160),
@@ -133,32 +185,35 @@ pub fn lines(a: &Answer) -> Vec<String> {
             }
         ));
     }
-    out.push(budget_line(t));
     out
 }
 
 fn read_line(t: &TradeOffs) -> String {
     let mut s = format!(
         "read        {} tokens sent for a {}{}-token corpus; {:.1}% of its text read",
-        t.tokens_sent,
-        if t.corpus_tokens_estimated { "~" } else { "" },
-        t.corpus_tokens,
-        t.coverage * 100.0
+        t.coverage.tokens_sent,
+        if t.coverage.corpus_tokens_estimated {
+            "~"
+        } else {
+            ""
+        },
+        t.coverage.corpus_tokens,
+        t.coverage.read_fraction * 100.0
     );
-    if t.unread_documents > 0 {
+    if t.coverage.unread_documents > 0 {
         s += &format!(
             "; {} of {} documents not read at all",
-            t.unread_documents, t.corpus_documents
+            t.coverage.unread_documents, t.coverage.corpus_documents
         );
     }
-    if let Strategy::Full { .. } = t.strategy {
+    if let Strategy::Full { .. } = t.plan.strategy {
         s += " (everything)";
     }
     s
 }
 
 fn budget_line(t: &TradeOffs) -> String {
-    let b = &t.budget;
+    let b = &t.plan.budget;
     format!(
         "budget      latency {} · memory {} · tokens {}",
         b.latency_s.map_or("none".into(), |s| format!("{s:.0} s")),
@@ -185,18 +240,26 @@ pub fn compare_values(a: &Answer) -> [String; 8] {
     let t = &a.trade_offs;
     [
         a.answer.clone(),
-        t.tokens_sent.to_string(),
-        format!("{:.1}%", t.coverage * 100.0),
+        t.coverage.tokens_sent.to_string(),
+        format!("{:.1}%", t.coverage.read_fraction * 100.0),
         format!(
             "{} ({:.0}% keys)",
-            t.read.attention,
-            t.read.attended_fraction * 100.0
+            t.read.stats.attention,
+            t.read.stats.attended_fraction * 100.0
         ),
-        if t.beyond_trained_range { "YES" } else { "no" }.into(),
-        human_bytes(t.read.kv_cache_bytes as u64),
-        format!("{:.1} / {:.1}", t.predicted_seconds, t.measured_seconds),
-        t.evidence.first().map_or(
-            if t.not_found {
+        if t.read.beyond_trained_range {
+            "YES"
+        } else {
+            "no"
+        }
+        .into(),
+        human_bytes(t.read.stats.kv_cache_bytes as u64),
+        format!(
+            "{:.1} / {:.1}",
+            t.cost.predicted_seconds, t.cost.measured_seconds
+        ),
+        t.support.evidence.first().map_or(
+            if t.support.not_found {
                 "(says not found)".into()
             } else {
                 "none".into()

@@ -50,11 +50,17 @@ fn ask_routes_a_small_file_to_a_full_read_and_reports_it() {
         "{record}"
     );
     let t = &record["trade_offs"];
-    assert_eq!(t["strategy"]["strategy"], "full", "{t}");
-    assert_eq!(t["coverage"], 1.0);
-    assert!(t["evidence"][0]["verified"].as_bool().unwrap(), "{t}");
-    assert!(t["stages"].as_array().unwrap().len() >= 2, "{t}");
-    assert!(t["alternatives"].as_array().unwrap().len() >= 2, "{t}");
+    assert_eq!(t["plan"]["strategy"]["strategy"], "full", "{t}");
+    assert_eq!(t["coverage"]["read_fraction"], 1.0);
+    assert!(
+        t["support"]["evidence"][0]["verified"].as_bool().unwrap(),
+        "{t}"
+    );
+    assert!(t["cost"]["stages"].as_array().unwrap().len() >= 2, "{t}");
+    assert!(
+        t["plan"]["alternatives"].as_array().unwrap().len() >= 2,
+        "{t}"
+    );
 }
 
 #[test]
@@ -78,14 +84,16 @@ fn a_gpu_request_runs_on_the_gpu_or_says_why_not() {
     assert!(out.status.success(), "{}", stderr(&out));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = &record["trade_offs"];
-    match t["device"].as_str().unwrap() {
+    match t["read"]["device"].as_str().unwrap() {
         // A machine with a usable GPU: no fallback to explain.
-        "cuda" => assert!(t.get("device_note").is_none(), "{t}"),
+        "cuda" => assert!(t["read"].get("device_note").is_none(), "{t}"),
         "cpu" => {
             // Said before the answer, and on the record.
             let err = stderr(&out);
             assert!(err.contains("GPU") && err.contains("CPU"), "{err}");
-            let note = t["device_note"].as_str().expect("the fallback's reason");
+            let note = t["read"]["device_note"]
+                .as_str()
+                .expect("the fallback's reason");
             assert!(note.contains("CPU"), "{note}");
         }
         other => panic!("device {other}"),

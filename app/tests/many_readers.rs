@@ -161,7 +161,7 @@ fn readers_search_and_ask_while_an_ingest_writes() {
                 ]);
                 assert!(out.status.success(), "ask: {}", stderr(&out));
                 let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                assert_eq!(record["trade_offs"]["strategy"]["strategy"], "rag");
+                assert_eq!(record["trade_offs"]["plan"]["strategy"]["strategy"], "rag");
                 rounds += 1;
             }
             eprintln!("asker: {rounds} answers");

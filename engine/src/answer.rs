@@ -8,9 +8,10 @@ use folio_corpora::Document;
 use serde::Serialize;
 
 use crate::device::Placement;
+use crate::llm::quote::{choose_quote, yes_probability, QuoteSource};
 use crate::llm::{
-    document_qa, generate, GenerateOptions, Model, ReadStats, RopeScaling, SessionOptions,
-    StopReason,
+    document_qa, generate, support_check, Decoder, GenerateOptions, Generation, Logits, Model,
+    ReadStats, RopeScaling, SessionOptions, StopReason, QUOTE_LEAD_IN,
 };
 
 /// Seconds spent in each stage of one answer.
@@ -61,6 +62,35 @@ pub struct AnswerReport {
     pub prefill_tok_per_s: f64,
     /// Generated tokens per second after the first.
     pub decode_tok_per_s: f64,
+    /// The quote and answerability check, when asked for and the answer
+    /// is one (not a refusal, not cancelled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<Grounding>,
+}
+
+/// Most tokens a quote copies (a long sentence).
+pub const QUOTE_MAX_TOKENS: usize = 64;
+
+/// Sentences a quote chooses among: those of the text read that share the
+/// most words with the answer and the question.
+pub const QUOTE_CANDIDATES: usize = 5;
+
+/// What stands behind an answer: a passage the model copied from the text
+/// it read under constraint, and scores of whether it answers the question.
+#[derive(Debug, Clone, Serialize)]
+pub struct Grounding {
+    /// Bytes of the text read that the model quoted (`None`: it copied
+    /// nothing, or no room was left in the context for a quote).
+    pub quote: Option<(usize, usize)>,
+    /// The quoted bytes (empty without a quote).
+    pub quote_text: String,
+    /// The model's probability of "yes" to whether the quote states the
+    /// answer and the answer agrees with it (0 without a quote).
+    pub answerability: f64,
+    /// Mean log-probability of the answer's own tokens.
+    pub answer_logprob: f64,
+    /// Seconds the quote and the check took.
+    pub seconds: f64,
 }
 
 /// Options of a full-context answer.
@@ -73,6 +103,9 @@ pub struct AnswerOptions {
     /// Where the model runs (the CPU by default): a GPU placement runs the
     /// read there when it can honour `session`, else on the CPU, saying why.
     pub device: Placement,
+    /// After the answer, copy a supporting quote and score answerability
+    /// ([`Grounding`]).
+    pub ground: bool,
 }
 
 /// Reads all of `document` and answers `question`, streaming the answer's text
@@ -138,6 +171,42 @@ pub fn answer_from_text(
     }
     let (mut decoder, device_note) = options.device.decoder(model, &options.session)?;
     let generation = generate(decoder.as_mut(), &prompt, &options.generate, limit, on_text)?;
+    let read = decoder.read_stats();
+    let beyond_trained_range = decoder.position() > trained;
+    let answer = generation.text.trim().to_string();
+    let grounding = if options.ground
+        && !crate::ask::says_not_found(&answer)
+        && generation.stop_reason != StopReason::Cancelled
+    {
+        let t = Instant::now();
+        let quote = quote_after_answer(
+            decoder.as_mut(),
+            &prompt,
+            &generation,
+            text,
+            (question, &answer),
+            limit,
+        )?;
+        let quote_text = quote.map_or("", |(a, b)| &text[a..b]).to_string();
+        let answerability = if quote.is_some() {
+            let check = model.chat.render(
+                &model.tokenizer,
+                &support_check(&quote_text, question, &answer),
+            )?;
+            yes_probability(decoder.as_mut(), &check)?
+        } else {
+            0.0
+        };
+        Some(Grounding {
+            quote,
+            quote_text,
+            answerability,
+            answer_logprob: generation.mean_logprob,
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    } else {
+        None
+    };
     Ok(AnswerReport {
         model: model.config.name.clone(),
         document_id: id.to_string(),
@@ -145,12 +214,12 @@ pub fn answer_from_text(
         document_tokens,
         prompt_tokens: prompt.len(),
         question: question.to_string(),
-        answer: generation.text.trim().to_string(),
+        answer,
         generated_tokens: generation.tokens.len(),
         stop_reason: generation.stop_reason,
-        read: decoder.read_stats(),
+        read,
         device_note,
-        beyond_trained_range: decoder.position() > trained,
+        beyond_trained_range,
         trained_context: trained,
         seconds: StageTimes {
             tokenize,
@@ -159,5 +228,55 @@ pub fn answer_from_text(
         },
         prefill_tok_per_s: generation.prefill_tok_per_s(),
         decode_tok_per_s: generation.decode_tok_per_s(),
+        grounding,
     })
+}
+
+/// The model's quote of `text` (the context it read in `prompt`), copied
+/// in its own turn right after its answer: the cache holds the prompt and
+/// the answer, the lead-in asks for the quote, and the copy is constrained
+/// to `text`'s tokens, starting at one of the [`QUOTE_CANDIDATES`]
+/// sentences closest to the answer. `None` when the context has no room
+/// left for it.
+fn quote_after_answer(
+    decoder: &mut dyn Decoder<'_>,
+    prompt: &[u32],
+    generation: &Generation,
+    text: &str,
+    (question, answer): (&str, &str),
+    limit: usize,
+) -> Result<Option<(usize, usize)>> {
+    let model = decoder.model();
+    let tokenizer = &model.tokenizer;
+    // A length-capped answer's last token was sampled, not yet read.
+    if decoder.position() < prompt.len() + generation.tokens.len() {
+        if let Some(&last) = generation.tokens.last() {
+            decoder.forward(&[last], Logits::Last)?;
+        }
+    }
+    let lead_in = tokenizer.encode_text_continued(QUOTE_LEAD_IN)?;
+    if decoder.position() + lead_in.len() + QUOTE_MAX_TOKENS > limit {
+        return Ok(None);
+    }
+    let mut closers = model.chat.stop_tokens.clone();
+    for mark in ["\"", "\".", "\",", "\"\n", "\"\n\n"] {
+        if let [id] = tokenizer.encode_text(mark)?[..] {
+            closers.push(id);
+        }
+    }
+    let source = QuoteSource::new(tokenizer, text)?;
+    let passages: Vec<(usize, usize)> =
+        crate::ask::quote_candidates(text, question, answer, QUOTE_CANDIDATES)
+            .into_iter()
+            .map(|s| (s.start, s.end))
+            .collect();
+    let copied = choose_quote(
+        decoder,
+        &lead_in,
+        &source,
+        &passages,
+        &closers,
+        QUOTE_MAX_TOKENS,
+    )?;
+    Ok(copied.map(|c| (c.start, c.end)))
 }

@@ -84,16 +84,17 @@ fn a_small_document_is_read_whole_with_verified_evidence() {
         .unwrap();
     let t = &a.trade_offs;
     assert!(
-        matches!(t.strategy, Strategy::Full { .. }),
+        matches!(t.plan.strategy, Strategy::Full { .. }),
         "{:?}",
-        t.strategy
+        t.plan.strategy
     );
     assert!(a.answer.contains("March"), "{}", a.answer);
-    assert_eq!(t.coverage, 1.0);
-    assert!(!t.beyond_trained_range);
-    let e = t.evidence.first().expect("evidence");
+    assert_eq!(t.coverage.read_fraction, 1.0);
+    assert!(!t.read.beyond_trained_range);
+    let e = t.support.evidence.first().expect("evidence");
     assert!(e.verified && e.text.contains("14 March 2031"), "{e:?}");
     assert!(t
+        .cost
         .stages
         .iter()
         .any(|s| s.stage == "prefill" && s.measured_s > 0.0));
@@ -118,25 +119,29 @@ fn lookup_goes_through_retrieval_and_cites_its_chunk() {
         .unwrap();
     let t = &a.trade_offs;
     assert!(
-        matches!(t.strategy, Strategy::Rag { .. }),
+        matches!(t.plan.strategy, Strategy::Rag { .. }),
         "{:?}",
-        t.strategy
+        t.plan.strategy
     );
-    assert!(t.tokens_sent <= 2048, "{}", t.tokens_sent);
-    assert!(t.coverage < 0.5, "{}", t.coverage);
+    assert!(t.coverage.tokens_sent <= 2048, "{}", t.coverage.tokens_sent);
+    assert!(
+        t.coverage.read_fraction < 0.5,
+        "{}",
+        t.coverage.read_fraction
+    );
     assert!(
         a.answer.to_lowercase().contains("fork bunny"),
         "{}",
         a.answer
     );
-    assert!(!t.chunks.is_empty());
-    let e = t.evidence.first().expect("evidence");
+    assert!(!t.coverage.chunks.is_empty());
+    let e = t.support.evidence.first().expect("evidence");
     assert!(e.verified, "{e:?}");
     assert!(e.path.ends_with("f-fork.txt"), "{e:?}");
     // The evidence sits at its offsets in the file on disk.
     let on_disk = std::fs::read_to_string(&e.path).unwrap();
     assert_eq!(&on_disk[e.span.start..e.span.end], e.text);
-    assert!(t.stages.iter().any(|s| s.stage == "retrieve"));
+    assert!(t.cost.stages.iter().any(|s| s.stage == "retrieve"));
 }
 
 #[test]
@@ -159,12 +164,13 @@ fn retrieval_that_finds_nothing_escalates_and_says_so() {
         .unwrap();
     let t = &a.trade_offs;
     let f = t
+        .plan
         .fallback
         .as_ref()
         .expect("a fallback after retrieval found nothing");
     assert!(matches!(f.from, Strategy::Rag { .. }), "{f:?}");
     assert!(matches!(f.to, Some(Strategy::Compress { .. })), "{f:?}");
-    assert!(matches!(t.strategy, Strategy::Compress { .. }));
+    assert!(matches!(t.plan.strategy, Strategy::Compress { .. }));
     // The small model invents an answer rather than saying it is not there;
     // none of its words occur in the retrieved text, which is what flagged it.
     assert!(
@@ -172,12 +178,25 @@ fn retrieval_that_finds_nothing_escalates_and_says_so() {
         "{f:?}"
     );
     // Whatever the wider read answers, an unflagged answer must be grounded
-    // (evidence verified at its offsets); a flagged one cites nothing.
-    if t.not_found {
-        assert!(t.evidence.is_empty());
+    // (a quote copied from the text read, or evidence verified at its
+    // offsets); a flagged one cites nothing.
+    if t.support.not_found {
+        assert!(t.support.evidence.is_empty());
+    } else if let Some(score) = t.support.answerability {
+        assert!(score >= t.support.min_confidence, "{score}");
+        let q = t.support.quote.as_ref().expect("a kept answer's quote");
+        assert!(q.verified, "{q:?}");
     } else {
-        assert!(t.support >= folio_engine::ask::MIN_SUPPORT, "{}", t.support);
-        assert!(t.evidence.iter().all(|e| e.verified), "{:?}", t.evidence);
+        assert!(
+            t.support.word_overlap >= folio_engine::ask::MIN_SUPPORT,
+            "{}",
+            t.support.word_overlap
+        );
+        assert!(
+            t.support.evidence.iter().all(|e| e.verified),
+            "{:?}",
+            t.support.evidence
+        );
     }
-    assert!(t.dropped_spans > 0);
+    assert!(t.coverage.dropped_spans > 0);
 }

@@ -185,6 +185,26 @@ pub struct PlanArgs {
     /// or int8 KV cache) run on the CPU and their card says so.
     #[arg(long, default_value = "auto")]
     pub device: DeviceRequest,
+    /// Keep an answer only when the reader's answerability score (its
+    /// probability that the quote it copied states the answer) reaches
+    /// this; below it a retrieval plan reads wider, then the answer is
+    /// "not in the documents". 0 keeps every answer.
+    #[arg(long, default_value_t = folio_engine::ask::DEFAULT_MIN_CONFIDENCE, value_parser = confidence)]
+    pub min_confidence: f64,
+    /// Skip the quote and the answerability check (faster; the answer's
+    /// support is then judged by word overlap only).
+    #[arg(long)]
+    pub no_quote: bool,
+}
+
+/// A `--min-confidence` value: a number in [0, 1].
+fn confidence(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a confidence: give a number from 0 (keep every answer) to 1"
+        )),
+    }
 }
 
 /// The budget an answer must fit (`ask`, the TUI's starting budget, `eval`'s

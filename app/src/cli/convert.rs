@@ -195,6 +195,8 @@ pub fn ask_options(args: &AskArgs) -> Result<AskOptions> {
         },
         self_route: !args.no_fallback,
         progress: !args.json,
+        ground: !args.plan.no_quote,
+        min_confidence: args.plan.min_confidence,
     })
 }
 
@@ -228,5 +230,6 @@ pub fn answer_options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions
         },
         session,
         device: place(model, request),
+        ground: true,
     })
 }

@@ -97,15 +97,15 @@ pub fn run(args: BenchRouterArgs) -> Result<()> {
 
 fn row(kind: StrategyKind, question: &str, a: &Answer) -> Row {
     let t = &a.trade_offs;
-    let model_s: f64 = t.stages.iter().map(|s| s.model_s).sum();
+    let model_s: f64 = t.cost.stages.iter().map(|s| s.model_s).sum();
     Row {
         strategy: kind.name(),
         question: question.to_string(),
-        tokens_sent: t.tokens_sent,
-        predicted_s: t.predicted_seconds,
+        tokens_sent: t.coverage.tokens_sent,
+        predicted_s: t.cost.predicted_seconds,
         model_s,
-        measured_s: t.measured_seconds,
-        error: (t.measured_seconds - model_s) / model_s.max(1e-9),
+        measured_s: t.cost.measured_seconds,
+        error: (t.cost.measured_seconds - model_s) / model_s.max(1e-9),
         answer: a.answer.clone(),
     }
 }

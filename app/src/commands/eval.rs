@@ -111,6 +111,8 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
         rag_k: args.plan.chunks.max(1),
         max_tokens: args.max_tokens,
         model: args.plan.model.clone(),
+        min_confidence: args.plan.min_confidence,
+        ground: !args.plan.no_quote,
     };
     let total = items.len() * config.strategies.len();
     let done = already_done(&config, &items)?;

@@ -60,7 +60,7 @@ pub fn body(s: &AnswerState, tick: usize) -> Vec<Line<'static>> {
     }
     if let Some(a) = &s.result {
         let t = &a.trade_offs;
-        let ended = match t.stop_reason {
+        let ended = match t.read.stop_reason {
             StopReason::Cancelled => Some("[cancelled: the answer stops here]"),
             StopReason::MaxTokens => Some("[cut at the answer-token limit]"),
             StopReason::ContextFull => Some("[cut: the context is full]"),
@@ -69,7 +69,7 @@ pub fn body(s: &AnswerState, tick: usize) -> Vec<Line<'static>> {
         if let Some(e) = ended {
             lines.push(Line::styled(e, Style::new().fg(Color::Yellow)));
         }
-        if t.not_found {
+        if t.support.not_found {
             lines.push(Line::styled(
                 "NOT FOUND: the text read does not support this answer",
                 Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),

@@ -30,9 +30,10 @@ pub struct CardPane<'a> {
 /// read: all of it for a full read, the retrieved chunks, or what the
 /// compressor kept (the complement of its dropped spans).
 pub fn read_spans(t: &TradeOffs, path: &str, len: usize) -> Vec<Span> {
-    match t.strategy {
+    match t.plan.strategy {
         Strategy::Full { .. } => vec![Span { start: 0, end: len }],
         Strategy::Rag { .. } => t
+            .coverage
             .chunks
             .iter()
             .filter(|c| c.path == path)
@@ -40,6 +41,7 @@ pub fn read_spans(t: &TradeOffs, path: &str, len: usize) -> Vec<Span> {
             .collect(),
         Strategy::Compress { .. } => {
             let mut dropped: Vec<Span> = t
+                .coverage
                 .dropped
                 .iter()
                 .filter(|d| d.path == path)

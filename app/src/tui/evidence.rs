@@ -87,7 +87,9 @@ fn header(e: &Evidence, i: usize, n: usize) -> Line<'static> {
 impl Widget for EvidencePane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let dim = Style::new().fg(Color::DarkGray);
-        let evidence = self.answer.map_or(&[][..], |a| &a.trade_offs.evidence[..]);
+        let evidence = self
+            .answer
+            .map_or(&[][..], |a| &a.trade_offs.support.evidence[..]);
         let n = evidence.len();
         let title = if n > 1 {
             format!(" evidence {}/{n} (Tab: next) ", self.selected % n + 1)
@@ -100,7 +102,7 @@ impl Widget for EvidencePane<'_> {
                 dim,
             )],
             (Some(a), None) => vec![Line::styled(
-                if a.trade_offs.not_found {
+                if a.trade_offs.support.not_found {
                     "No evidence: the text read does not support the answer."
                 } else {
                     "No evidence: no sentence of what was read shares the answer's words."

@@ -136,6 +136,8 @@ fn options(app: &App, args: &TuiArgs, worker: &Worker) -> Result<AskOptions> {
         self_route: true,
         // Bars on stderr would tear the screen; the status bar says instead.
         progress: false,
+        ground: !args.plan.no_quote,
+        min_confidence: args.plan.min_confidence,
     })
 }
 

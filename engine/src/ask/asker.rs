@@ -147,8 +147,7 @@ impl<'a> Asker<'a> {
             self.models,
             plan.strategy(),
             &plan.question,
-            &self.options.generate,
-            self.options.progress,
+            &self.options,
             on,
         )?;
         Ok(assemble::answer(
@@ -156,7 +155,7 @@ impl<'a> Asker<'a> {
             self.models,
             self.profile,
             plan,
-            self.options.budget,
+            &self.options,
             run,
         ))
     }
@@ -170,7 +169,7 @@ impl<'a> Asker<'a> {
             Escalation::Keep => Ok(first),
             Escalation::Exhausted(fallback) => {
                 let mut first = first;
-                first.trade_offs.fallback = Some(fallback);
+                first.trade_offs.plan.fallback = Some(fallback);
                 Ok(first)
             }
             Escalation::Widen { fallback, decision } => {
@@ -183,7 +182,7 @@ impl<'a> Asker<'a> {
                     ..plan
                 };
                 let mut answer = self.execute(&wider, on)?;
-                answer.trade_offs.fallback = Some(fallback);
+                answer.trade_offs.plan.fallback = Some(fallback);
                 Ok(answer)
             }
         }

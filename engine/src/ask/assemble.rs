@@ -1,10 +1,17 @@
 //! An [`Answer`] from a strategy's run: the trade-off record built from
 //! what the plan predicted and what the run measured, read and dropped.
 
+use folio_corpora::Span;
+
+use super::context::Context;
 use super::evidence::{find_evidence, says_not_found, support, MIN_SUPPORT};
 use super::strategies::Run;
-use super::tradeoffs::{self, Answer, DroppedSpan, StageReport, TradeOffs};
-use super::{Corpus, Models, Plan};
+use super::tradeoffs::{
+    self, Answer, Cost, Coverage, DroppedSpan, PlanChoice, Quote, ReadReport, StageReport, Support,
+    TradeOffs, NOT_IN_DOCUMENTS,
+};
+use super::{AskOptions, Corpus, Models, Plan};
+use crate::answer::Grounding;
 use crate::router::{cost, DeviceProfile, ModelLimits, PlannedAttention, StageSeconds, Strategy};
 
 /// The answer to `plan` with its trade-offs, from `run`.
@@ -13,9 +20,10 @@ pub(super) fn answer(
     models: Models,
     profile: &DeviceProfile,
     plan: &Plan,
-    budget: crate::router::Budget,
+    options: &AskOptions,
     run: Run,
 ) -> Answer {
+    let budget = options.budget;
     let model = models.answerer;
     let decision = &plan.decision;
     let strategy = &decision.chosen.strategy;
@@ -50,8 +58,14 @@ pub(super) fn answer(
     let read_bytes: usize = run.regions.iter().map(|(_, s)| s.end - s.start).sum();
     let read_docs: std::collections::HashSet<usize> = run.regions.iter().map(|r| r.0).collect();
     let dropped_bytes = run.dropped.iter().map(|(_, s)| s.end - s.start).sum();
-    let support = support(corpus, &run.regions, &plan.question, &report.answer);
-    let not_found = says_not_found(&report.answer) || support < MIN_SUPPORT;
+    let word_overlap = support(corpus, &run.regions, &plan.question, &report.answer);
+    let grounding = report.grounding.as_ref();
+    let answerability = grounding.map(|g| g.answerability);
+    let below = answerability.is_some_and(|a| a < options.min_confidence);
+    let not_found = says_not_found(&report.answer)
+        || below
+        || (grounding.is_none() && word_overlap < MIN_SUPPORT);
+    let quote = grounding.and_then(|g| quote_in_documents(corpus, &run.context, g));
     let evidence = if not_found {
         Vec::new()
     } else {
@@ -59,51 +73,88 @@ pub(super) fn answer(
     };
     let stats = &plan.stats;
     let trade_offs = TradeOffs {
-        strategy: strategy.clone(),
-        question_kind: decision.question_kind,
-        reasons: decision.reasons.clone(),
-        budget,
-        alternatives: decision.candidates.clone(),
-        corpus_documents: stats.documents,
-        corpus_tokens: stats.tokens,
-        corpus_tokens_estimated: stats.tokens_estimated,
-        tokens_sent: report.prompt_tokens,
-        coverage: read_bytes as f64 / corpus_bytes.max(1) as f64,
-        unread_documents: corpus.docs.len() - read_docs.len(),
-        dropped: run
-            .dropped
-            .iter()
-            .take(tradeoffs::MAX_DROPPED_LISTED)
-            .map(|(d, s)| DroppedSpan {
-                path: corpus.docs[*d].path.clone(),
-                span: *s,
-            })
-            .collect(),
-        dropped_spans: run.dropped.len(),
-        dropped_bytes,
-        chunks: run.chunks,
-        read: report.read.clone(),
-        device_note: report.device_note.clone(),
-        beyond_trained_range: report.beyond_trained_range,
-        trained_context: report.trained_context,
-        predicted_seconds: predicted.total(),
-        measured_seconds: run.measured.total(),
-        stages,
-        predicted_peak_memory_bytes: decision.chosen.cost.peak_memory_bytes,
-        measured_peak_memory_bytes: folio_corpora::memory::peak_rss_bytes(),
-        generated_tokens: report.generated_tokens,
-        stop_reason: report.stop_reason,
-        not_found,
-        support,
-        evidence,
-        fallback: None,
+        plan: PlanChoice {
+            strategy: strategy.clone(),
+            question_kind: decision.question_kind,
+            reasons: decision.reasons.clone(),
+            budget,
+            alternatives: decision.candidates.clone(),
+            fallback: None,
+        },
+        coverage: Coverage {
+            corpus_documents: stats.documents,
+            corpus_tokens: stats.tokens,
+            corpus_tokens_estimated: stats.tokens_estimated,
+            tokens_sent: report.prompt_tokens,
+            read_fraction: read_bytes as f64 / corpus_bytes.max(1) as f64,
+            unread_documents: corpus.docs.len() - read_docs.len(),
+            dropped: run
+                .dropped
+                .iter()
+                .take(tradeoffs::MAX_DROPPED_LISTED)
+                .map(|(d, s)| DroppedSpan {
+                    path: corpus.docs[*d].path.clone(),
+                    span: *s,
+                })
+                .collect(),
+            dropped_spans: run.dropped.len(),
+            dropped_bytes,
+            chunks: run.chunks,
+        },
+        read: ReadReport {
+            stats: report.read.clone(),
+            device_note: report.device_note.clone(),
+            beyond_trained_range: report.beyond_trained_range,
+            trained_context: report.trained_context,
+            generated_tokens: report.generated_tokens,
+            stop_reason: report.stop_reason,
+        },
+        cost: Cost {
+            predicted_seconds: predicted.total(),
+            measured_seconds: run.measured.total(),
+            stages,
+            predicted_peak_memory_bytes: decision.chosen.cost.peak_memory_bytes,
+            measured_peak_memory_bytes: folio_corpora::memory::peak_rss_bytes(),
+        },
+        support: Support {
+            quote,
+            answerability,
+            min_confidence: options.min_confidence,
+            withheld_answer: below.then(|| report.answer.clone()),
+            evidence,
+            not_found,
+            word_overlap,
+        },
     };
     Answer {
         question: plan.question.clone(),
-        answer: run.report.answer,
+        answer: if below {
+            NOT_IN_DOCUMENTS.to_string()
+        } else {
+            run.report.answer
+        },
         model: model.config.name.clone(),
         trade_offs,
     }
+}
+
+/// The reader's quote, from the context it read to its document: the
+/// longest piece of one document it covers (a quote never spans a file
+/// header in practice), checked against the document's bytes.
+fn quote_in_documents(corpus: &Corpus, context: &Context, grounding: &Grounding) -> Option<Quote> {
+    let (start, end) = grounding.quote?;
+    let (doc, span) = context
+        .to_docs(Span { start, end })
+        .into_iter()
+        .max_by_key(|(_, s)| s.end - s.start)?;
+    let text = &corpus.docs[doc].text[span.start..span.end];
+    Some(Quote {
+        path: corpus.docs[doc].path.clone(),
+        span,
+        text: text.to_string(),
+        verified: text == grounding.quote_text,
+        answer_logprob: grounding.answer_logprob,
+    })
 }
 
 /// Predicted, modelled-at-the-real-sizes and measured seconds per stage

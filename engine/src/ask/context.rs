@@ -113,6 +113,31 @@ impl Context {
         out
     }
 
+    /// The context of `text`, a copy of this context's `kept` spans, each
+    /// placed at its `kept_at` offset of `text` (compression's output).
+    pub fn kept_copy(&self, text: String, kept: &[Span], kept_at: &[usize]) -> Self {
+        let mut parts = Vec::new();
+        for (k, &at) in kept.iter().zip(kept_at) {
+            for p in &self.parts {
+                let len = p.doc_span.end - p.doc_span.start;
+                let (a, b) = (p.context_start, p.context_start + len);
+                let (s, e) = (k.start.max(a), k.end.min(b));
+                if s < e {
+                    let start = p.doc_span.start + (s - a);
+                    parts.push(ReadPart {
+                        doc: p.doc,
+                        doc_span: Span {
+                            start,
+                            end: start + (e - s),
+                        },
+                        context_start: at + (s - k.start),
+                    });
+                }
+            }
+        }
+        Self { text, parts }
+    }
+
     /// The document regions this context copies, in order.
     pub fn regions(&self) -> Vec<(usize, Span)> {
         self.parts.iter().map(|p| (p.doc, p.doc_span)).collect()

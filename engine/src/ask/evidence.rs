@@ -131,27 +131,10 @@ pub fn find_evidence(
     for &(doc, region) in regions {
         let text = &corpus.docs[doc].text;
         for s in sentences(text, region) {
-            let sentence = &text[s.start..s.end];
-            let present: HashSet<String> = words(sentence).into_iter().collect();
-            let hits: f64 = answer_words
-                .iter()
-                .filter(|w| present.contains(*w))
-                .map(|w| {
-                    if w.chars().any(|c| c.is_ascii_digit()) {
-                        2.0
-                    } else {
-                        1.0
-                    }
-                })
-                .sum();
-            if hits == 0.0 {
-                continue;
+            let (hits, echo) = overlap(&text[s.start..s.end], &question_words, &answer_words);
+            if hits > 0.0 {
+                scored.push((hits + 0.3 * echo, doc, s));
             }
-            let echo = question_words
-                .iter()
-                .filter(|w| present.contains(*w))
-                .count() as f64;
-            scored.push((hits + 0.3 * echo, doc, s));
         }
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.start.cmp(&b.2.start)));
@@ -171,6 +154,66 @@ pub fn find_evidence(
                 score,
             }
         })
+        .collect()
+}
+
+/// Answer words (a number counts twice) and question words that `sentence` holds.
+fn overlap(
+    sentence: &str,
+    question_words: &HashSet<String>,
+    answer_words: &HashSet<String>,
+) -> (f64, f64) {
+    let present: HashSet<String> = words(sentence).into_iter().collect();
+    let hits = answer_words
+        .iter()
+        .filter(|w| present.contains(*w))
+        .map(|w| {
+            if w.chars().any(|c| c.is_ascii_digit()) {
+                2.0
+            } else {
+                1.0
+            }
+        })
+        .sum();
+    let echo = question_words
+        .iter()
+        .filter(|w| present.contains(*w))
+        .count() as f64;
+    (hits, echo)
+}
+
+/// The sentences of `text` a quote for `answer` may copy: up to `k` of
+/// those that share the most words with the answer (then the question), at
+/// least half the best sentence's score, best first; every sentence when
+/// none shares a word, so the reader can still point at the closest
+/// passage it read.
+pub fn quote_candidates(text: &str, question: &str, answer: &str, k: usize) -> Vec<Span> {
+    let (question_words, answer_words) = answer_words(question, answer);
+    let all = sentences(
+        text,
+        Span {
+            start: 0,
+            end: text.len(),
+        },
+    );
+    let mut scored: Vec<(f64, Span)> = all
+        .iter()
+        .map(|s| {
+            let (hits, echo) = overlap(&text[s.start..s.end], &question_words, &answer_words);
+            (hits + 0.3 * echo, *s)
+        })
+        .filter(|(score, _)| *score > 0.0)
+        .collect();
+    if scored.is_empty() {
+        return all;
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.start.cmp(&b.1.start)));
+    let best = scored[0].0;
+    scored
+        .into_iter()
+        .take_while(|(score, _)| *score >= best / 2.0)
+        .take(k)
+        .map(|(_, s)| s)
         .collect()
 }
 

@@ -23,8 +23,13 @@ use crate::router::{Budget, StrategyKind};
 pub use asker::{AskEvent, Asker, Plan, Stage};
 pub use context::Context;
 pub use corpus::{Corpus, CorpusDoc};
-pub use evidence::{find_evidence, says_not_found, support, Evidence, MIN_SUPPORT};
-pub use tradeoffs::{Answer, DroppedSpan, Fallback, StageReport, TradeOffs, UsedChunk};
+pub use evidence::{
+    find_evidence, quote_candidates, says_not_found, support, Evidence, MIN_SUPPORT,
+};
+pub use tradeoffs::{
+    Answer, Cost, Coverage, DroppedSpan, Fallback, PlanChoice, Quote, ReadReport, StageReport,
+    Support, TradeOffs, UsedChunk, NOT_IN_DOCUMENTS,
+};
 
 /// The order in which `--compare` and the TUI's compare view run and show
 /// the strategies: cheapest read first.
@@ -49,7 +54,16 @@ pub struct AskOptions {
     pub self_route: bool,
     /// Progress bars for indexing.
     pub progress: bool,
+    /// Quote and score each answer ([`crate::answer::Grounding`]), and
+    /// abstain below [`AskOptions::min_confidence`].
+    pub ground: bool,
+    /// `--min-confidence`: an answer whose answerability is lower is not
+    /// kept (Self-Route widens the read, else "not in the documents").
+    pub min_confidence: f64,
 }
+
+/// The default [`AskOptions::min_confidence`].
+pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.5;
 
 impl Default for AskOptions {
     fn default() -> Self {
@@ -63,6 +77,8 @@ impl Default for AskOptions {
             },
             self_route: true,
             progress: false,
+            ground: true,
+            min_confidence: DEFAULT_MIN_CONFIDENCE,
         }
     }
 }

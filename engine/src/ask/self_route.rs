@@ -27,13 +27,16 @@ pub(super) fn escalation(first: &Answer, decision: &Decision, options: &AskOptio
     let t = &first.trade_offs;
     if !(options.self_route
         && options.forced.is_none()
-        && t.not_found
-        && t.stop_reason != StopReason::Cancelled
+        && t.support.not_found
+        && t.read.stop_reason != StopReason::Cancelled
         && decision.chosen.strategy.kind() == StrategyKind::Rag)
     {
         return Escalation::Keep;
     }
-    let remaining = options.budget.latency_s.map(|l| l - t.measured_seconds);
+    let remaining = options
+        .budget
+        .latency_s
+        .map(|l| l - t.cost.measured_seconds);
     let next = decision
         .wider_reads()
         .into_iter()
@@ -42,13 +45,22 @@ pub(super) fn escalation(first: &Answer, decision: &Decision, options: &AskOptio
     let mut fallback = Fallback {
         from: decision.chosen.strategy.clone(),
         first_answer: first.answer.clone(),
-        first_seconds: t.measured_seconds,
-        reason: if says_not_found(&first.answer) {
+        first_seconds: t.cost.measured_seconds,
+        reason: if let (Some(withheld), Some(score)) =
+            (&t.support.withheld_answer, t.support.answerability)
+        {
+            format!(
+                "the answer from retrieval's chunks (\"{}\") is not supported by the passage it quoted \
+                 (answerability {score:.2}, below {:.2})",
+                withheld.chars().take(80).collect::<String>(),
+                t.support.min_confidence
+            )
+        } else if says_not_found(&first.answer) {
             "the answer from retrieval's chunks says they do not hold it".into()
         } else {
             format!(
                 "the answer from retrieval's chunks is not supported by them ({:.0}% of its words occur in what was read)",
-                t.support * 100.0
+                t.support.word_overlap * 100.0
             )
         },
         to: None,

@@ -13,15 +13,17 @@ use super::asker::{AskEvent, Stage};
 use super::context::Context;
 use super::corpus::Corpus;
 use super::tradeoffs::UsedChunk;
-use super::Models;
+use super::{AskOptions, Models};
 use crate::answer::{answer_from_text, AnswerOptions, AnswerReport};
 use crate::compress::{compress, CompressOptions, Target};
-use crate::llm::{AttentionMode, GenerateOptions, SessionOptions, SparseConfig};
+use crate::llm::{AttentionMode, SessionOptions, SparseConfig};
 use crate::router::{PlannedAttention, StageSeconds, Strategy};
 
 /// What running a strategy produced before the answer is assembled.
 pub(super) struct Run {
     pub report: AnswerReport,
+    /// The text the model read and where each run of it came from.
+    pub context: Context,
     /// Document regions the model saw.
     pub regions: Vec<(usize, Span)>,
     pub dropped: Vec<(usize, Span)>,
@@ -33,7 +35,7 @@ pub(super) struct Run {
 
 /// The context a strategy assembled, before the answerer reads it.
 struct Gathered {
-    text: String,
+    context: Context,
     regions: Vec<(usize, Span)>,
     dropped: Vec<(usize, Span)>,
     chunks: Vec<UsedChunk>,
@@ -47,10 +49,10 @@ pub(super) fn run(
     models: Models,
     strategy: &Strategy,
     question: &str,
-    generate: &GenerateOptions,
-    progress: bool,
+    options: &AskOptions,
     on: &mut dyn FnMut(AskEvent),
 ) -> Result<Run> {
+    let progress = options.progress;
     let gathered = match strategy {
         Strategy::Rag { k } => retrieve(corpus, question, *k, progress, on)?,
         Strategy::Compress { target_tokens } => {
@@ -60,7 +62,7 @@ pub(super) fn run(
             let ctx = Context::full(corpus);
             Gathered {
                 regions: ctx.regions(),
-                text: ctx.text,
+                context: ctx,
                 dropped: Vec::new(),
                 chunks: Vec::new(),
                 measured: StageSeconds::default(),
@@ -69,18 +71,19 @@ pub(super) fn run(
         }
     };
     on(AskEvent::Stage(Stage::Reading));
-    let options = AnswerOptions {
-        generate: generate.clone(),
+    let answer_options = AnswerOptions {
+        generate: options.generate.clone(),
         session: session_for(models, strategy),
         device: models.device.cloned().unwrap_or_default(),
+        ground: options.ground,
     };
     let mut on_text = |piece: &str| on(AskEvent::Text(piece));
     let report = answer_from_text(
         models.answerer,
         "context",
-        &gathered.text,
+        &gathered.context.text,
         question,
-        &options,
+        &answer_options,
         &mut on_text,
     )?;
     let mut measured = gathered.measured;
@@ -88,6 +91,7 @@ pub(super) fn run(
     measured.decode = report.seconds.decode;
     Ok(Run {
         report,
+        context: gathered.context,
         regions: gathered.regions,
         dropped: gathered.dropped,
         chunks: gathered.chunks,
@@ -163,7 +167,7 @@ fn retrieve(
     let ctx = Context::passages(corpus, &passages)?;
     Ok(Gathered {
         regions: ctx.regions(),
-        text: ctx.text,
+        context: ctx,
         dropped: Vec::new(),
         chunks,
         measured,
@@ -201,7 +205,7 @@ fn compressed(
     Ok(Gathered {
         regions: to_docs(&compressed.kept),
         dropped: to_docs(&compressed.dropped),
-        text: compressed.text,
+        context: ctx.kept_copy(compressed.text, &compressed.kept, &compressed.kept_at),
         chunks: Vec::new(),
         measured,
         compressed_source_tokens: compressed.source_tokens,

@@ -64,9 +64,25 @@ pub struct Fallback {
     pub to: Option<Strategy>,
 }
 
-/// How an answer was read, and what that cost and left out.
+/// How an answer was read, and what that cost and left out: one record
+/// per question, in five groups that the card prints in this order.
 #[derive(Debug, Clone, Serialize)]
 pub struct TradeOffs {
+    /// What the router chose, why, and what it weighed.
+    pub plan: PlanChoice,
+    /// How much of the corpus the model saw, and what it did not.
+    pub coverage: Coverage,
+    /// How the model read: device, attention, RoPE, KV cache, generation.
+    pub read: ReadReport,
+    /// Seconds and memory, predicted and measured.
+    pub cost: Cost,
+    /// What in the text read stands behind the answer.
+    pub support: Support,
+}
+
+/// The router's choice for a question.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanChoice {
     /// The plan that produced the answer (after any fallback).
     pub strategy: Strategy,
     /// What the router took the question to be; it shapes the choice of plan.
@@ -78,6 +94,13 @@ pub struct TradeOffs {
     /// Every plan the router weighed, with predicted costs and the budget
     /// dimensions each breaks.
     pub alternatives: Vec<Candidate>,
+    /// Self-Route: set when the first (retrieval) answer found nothing, widened or not.
+    pub fallback: Option<Fallback>,
+}
+
+/// What of the corpus reached the model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
     /// Documents in the corpus.
     pub corpus_documents: usize,
     /// The corpus in the answering model's tokens.
@@ -87,7 +110,7 @@ pub struct TradeOffs {
     /// Prompt tokens sent (context, question, instructions, template).
     pub tokens_sent: usize,
     /// Fraction of the corpus' bytes the model read.
-    pub coverage: f64,
+    pub read_fraction: f64,
     /// Documents none of whose text was read.
     pub unread_documents: usize,
     /// Retrieval: the chunks read, with their scores.
@@ -100,9 +123,14 @@ pub struct TradeOffs {
     pub dropped_spans: usize,
     /// Bytes of all the dropped spans.
     pub dropped_bytes: usize,
+}
+
+/// How the model read what it was sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadReport {
     /// Device, attention, keys attended, RoPE, KV cache.
     #[serde(flatten)]
-    pub read: ReadStats,
+    pub stats: ReadStats,
     /// Why the read did not run on the device that was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_note: Option<String>,
@@ -110,30 +138,70 @@ pub struct TradeOffs {
     pub beyond_trained_range: bool,
     /// Positions the model was trained on.
     pub trained_context: usize,
+    /// Tokens of the answer, the stop token excluded.
+    pub generated_tokens: usize,
+    /// Why generation ended.
+    pub stop_reason: StopReason,
+}
+
+/// Time and memory of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cost {
     /// Predicted and measured seconds per stage that ran or was predicted.
     pub stages: Vec<StageReport>,
     /// The router's predicted seconds for the plan, all stages.
     pub predicted_seconds: f64,
-    /// Measured seconds of the plan, all stages (a first plan's are in `fallback`).
+    /// Measured seconds of the plan, all stages (a first plan's are in
+    /// the plan's `fallback`).
     pub measured_seconds: f64,
     /// The router's predicted peak memory for the plan, weights included.
     pub predicted_peak_memory_bytes: u64,
     /// The process' peak resident memory so far (`VmHWM`).
     pub measured_peak_memory_bytes: u64,
-    /// Tokens of the answer, the stop token excluded.
-    pub generated_tokens: usize,
-    /// Why generation ended.
-    pub stop_reason: StopReason,
+}
+
+/// The answer's footing in the text read.
+#[derive(Debug, Clone, Serialize)]
+pub struct Support {
+    /// The passage the reader copied to support its answer (copy-constrained,
+    /// so it is the document's own text at `span`).
+    pub quote: Option<Quote>,
+    /// The reader's probability that its quote states the answer and the
+    /// answer agrees with it; `None` when no check ran (a refusal, or
+    /// grounding off).
+    pub answerability: Option<f64>,
+    /// The threshold the answerability was held to.
+    pub min_confidence: f64,
+    /// The reader's answer when it was not kept (answerability below the
+    /// threshold): the answer given is then "not in the documents".
+    pub withheld_answer: Option<String>,
     /// Sentences of the text read that support the answer (none when it was not found).
     pub evidence: Vec<Evidence>,
     /// The answer says the documents read do not contain it, or is not
-    /// supported by them (see `support`).
+    /// supported by them (answerability, else `word_overlap`).
     pub not_found: bool,
     /// Fraction of the answer's own words that occur in the text read.
-    pub support: f64,
-    /// Self-Route: set when the first (retrieval) answer found nothing, widened or not.
-    pub fallback: Option<Fallback>,
+    pub word_overlap: f64,
 }
+
+/// A quote of a document, as the reader copied it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quote {
+    /// The file the quote is from.
+    pub path: String,
+    /// Its bytes in the document's loaded text.
+    pub span: Span,
+    /// The quoted text.
+    pub text: String,
+    /// The document's bytes at `span` are exactly `text`.
+    pub verified: bool,
+    /// Mean log-probability of the answer's tokens (the reader's own
+    /// confidence in its wording).
+    pub answer_logprob: f64,
+}
+
+/// What an answer that was not kept says instead.
+pub const NOT_IN_DOCUMENTS: &str = "Not in the documents.";
 
 /// Dropped spans listed one by one in a record (the rest are counted).
 pub const MAX_DROPPED_LISTED: usize = 200;

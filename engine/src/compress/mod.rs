@@ -126,6 +126,9 @@ pub struct Compressed {
     pub text: String,
     /// Byte spans of the source that `text` holds, in order.
     pub kept: Vec<Span>,
+    /// Where each `kept` span's copy starts in `text` (quotes from the
+    /// compressed text map back to the source through it).
+    pub kept_at: Vec<usize>,
     /// Byte spans of the source the model will not see, in order.
     pub dropped: Vec<Span>,
     /// Tokens of the source.
@@ -168,6 +171,7 @@ impl Compressed {
             scorer: scorer.config.name.clone(),
             text: a.text,
             kept: a.kept,
+            kept_at: a.kept_at,
             dropped: a.dropped,
             source_tokens,
             compressed_tokens,

@@ -16,6 +16,8 @@ pub const JOIN: &str = " ";
 pub(crate) struct Assembly {
     pub text: String,
     pub kept: Vec<Span>,
+    /// Where each kept span starts in `text`.
+    pub kept_at: Vec<usize>,
     pub dropped: Vec<Span>,
 }
 
@@ -27,6 +29,7 @@ pub(crate) fn identity(text: &str) -> Assembly {
             start: 0,
             end: text.len(),
         }],
+        kept_at: vec![0],
         dropped: Vec::new(),
     }
 }
@@ -36,6 +39,7 @@ pub(crate) fn identity(text: &str) -> Assembly {
 /// them and by [`JOIN`] otherwise; everything else is dropped.
 pub(crate) fn assemble(text: &str, layout: &Layout, keep: &[bool]) -> Assembly {
     let mut kept: Vec<Span> = Vec::new();
+    let mut kept_at = Vec::new();
     let mut out = String::new();
     let mut last_unit: Option<usize> = None;
     let mut i = 0;
@@ -52,6 +56,7 @@ pub(crate) fn assemble(text: &str, layout: &Layout, keep: &[bool]) -> Assembly {
         if let Some(prev) = last_unit {
             out.push_str(if a.unit > prev + 1 { GAP } else { JOIN });
         }
+        kept_at.push(out.len());
         out.push_str(&text[a.span.start..b.span.end]);
         kept.push(Span {
             start: a.span.start,
@@ -64,6 +69,7 @@ pub(crate) fn assemble(text: &str, layout: &Layout, keep: &[bool]) -> Assembly {
     Assembly {
         text: out,
         kept,
+        kept_at,
         dropped,
     }
 }

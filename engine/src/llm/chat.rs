@@ -168,3 +168,19 @@ pub fn document_qa(document: &str, question: &str) -> Vec<ChatMessage> {
         ),
     )]
 }
+
+/// What follows an answer, in the model's own turn, so that it quotes the
+/// text it read (the quote itself is copy-constrained).
+pub const QUOTE_LEAD_IN: &str = "\n\nThe sentence of the document that states this: \"";
+
+/// The conversation that asks the model whether `quote` answers `question`
+/// as `answer` says: its probability of "yes" is the answer's answerability.
+pub fn support_check(quote: &str, question: &str, answer: &str) -> Vec<ChatMessage> {
+    vec![ChatMessage::new(
+        Role::User,
+        format!(
+            "Text: \"{quote}\"\n\nQuestion: {question}\nProposed answer: {answer}\n\n\
+             Is the proposed answer stated in the text? Reply with yes or no."
+        ),
+    )]
+}

@@ -28,6 +28,13 @@ pub trait Decoder<'m> {
     fn prefill_chunk(&self) -> usize;
     /// How the cached tokens were read, for the answer's trade-offs.
     fn read_stats(&self) -> ReadStats;
+    /// Forgets every cached token from `len` on, so alternatives can be
+    /// scored from one shared prefix; `false` (nothing changed) where the
+    /// cache cannot be cut (int8 keys, sparse attention's summaries, the
+    /// GPU).
+    fn truncate(&mut self, _len: usize) -> bool {
+        false
+    }
 }
 
 /// How a session read what it holds: the facts an answer reports.
@@ -65,6 +72,9 @@ impl<'m> Decoder<'m> for Session<'m> {
     }
     fn prefill_chunk(&self) -> usize {
         self.options().prefill_chunk
+    }
+    fn truncate(&mut self, len: usize) -> bool {
+        Session::truncate(self, len)
     }
     fn read_stats(&self) -> ReadStats {
         ReadStats {
@@ -143,6 +153,9 @@ pub struct Generation {
     pub decode_seconds: f64,
     /// Why generation ended.
     pub stop_reason: StopReason,
+    /// Mean log-probability the model gave the tokens it generated (0 when
+    /// none): how sure it was of its own answer.
+    pub mean_logprob: f64,
 }
 
 impl Generation {
@@ -181,6 +194,7 @@ pub fn generate<'m>(
             prefill_seconds: 0.0,
             decode_seconds: 0.0,
             stop_reason: StopReason::Cancelled,
+            mean_logprob: 0.0,
         });
     }
     session.declare_length(prompt.len() + options.max_new_tokens);
@@ -188,11 +202,13 @@ pub fn generate<'m>(
     let prefill_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let mut tokens = Vec::new();
+    let mut logprob_sum = 0.0;
     let stop_reason = loop {
         let next = sampler.sample(&logits);
         if stops.contains(&next) {
             break StopReason::StopToken;
         }
+        logprob_sum -= negative_log_likelihood(&logits, next);
         tokens.push(next);
         if let Some(piece) = decoder.push(&model.tokenizer, next)? {
             on_text(&piece);
@@ -209,6 +225,7 @@ pub fn generate<'m>(
         logits = session.forward(&[next], Logits::Last)?;
     };
     let text = model.tokenizer.decode(&tokens)?;
+    let mean_logprob = logprob_sum / tokens.len().max(1) as f64;
     Ok(Generation {
         text,
         tokens,
@@ -216,6 +233,7 @@ pub fn generate<'m>(
         prefill_seconds,
         decode_seconds: t1.elapsed().as_secs_f64(),
         stop_reason,
+        mean_logprob,
     })
 }
 

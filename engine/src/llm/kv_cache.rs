@@ -243,6 +243,34 @@ impl KvCache {
         self.layers.iter().map(LayerKv::bytes).sum()
     }
 
+    /// Forgets the tokens from `len` on; `false` (nothing changed) for an
+    /// int8 cache or one with key summaries, which cannot be cut.
+    pub fn truncate(&mut self, len: usize) -> bool {
+        let cuttable = self
+            .layers
+            .iter()
+            .all(|l| l.summaries.is_none() && !matches!(l.store, Store::Int8(_)));
+        if !cuttable || len > self.len {
+            return false;
+        }
+        let keep = len * self.row;
+        for l in &mut self.layers {
+            match &mut l.store {
+                Store::F32 { keys, values } => {
+                    keys.truncate(keep);
+                    values.truncate(keep);
+                }
+                Store::F16 { keys, values } => {
+                    keys.truncate(keep);
+                    values.truncate(keep);
+                }
+                Store::Int8(_) => {}
+            }
+        }
+        self.len = len;
+        true
+    }
+
     /// Forgets everything (the allocation is kept for the next prompt).
     pub fn clear(&mut self) {
         let block = self.layers[0].summaries.as_ref().map(|s| s.block());

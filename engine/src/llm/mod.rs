@@ -9,6 +9,7 @@ pub mod generate;
 pub mod kv_cache;
 pub mod kv_int8;
 pub mod model;
+pub mod quote;
 pub mod rope;
 pub mod sampling;
 mod spm;
@@ -18,7 +19,7 @@ pub mod weights;
 pub use attention::{
     Attention, AttentionMode, CappedAttention, DenseAttention, FlashAttention, SparseAttention,
 };
-pub use chat::{document_qa, ChatMessage, ChatTemplate, Role};
+pub use chat::{document_qa, support_check, ChatMessage, ChatTemplate, Role, QUOTE_LEAD_IN};
 pub use config::{Arch, ArchNumerics, ModelConfig};
 pub use folio_kernels::attention::{AttentionShape, AttentionStats, KeySummaries, SparseConfig};
 pub use generate::{

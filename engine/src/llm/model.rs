@@ -258,6 +258,11 @@ impl<'m> Session<'m> {
         self.declared_length = 0;
     }
 
+    /// Forgets the cached tokens from `len` on (see [`super::Decoder::truncate`]).
+    pub fn truncate(&mut self, len: usize) -> bool {
+        self.cache.truncate(len)
+    }
+
     /// Declares, on an empty cache, how many tokens the request will hold,
     /// so `Dynamic` RoPE is resolved for the whole request rather than its
     /// first chunk.

@@ -129,16 +129,16 @@ impl EvalRecord {
     pub fn fill(&mut self, item: &Item, answer: &Answer) {
         let t = &answer.trade_offs;
         self.answer = answer.answer.trim().to_string();
-        self.chosen = t.strategy.describe();
-        self.chosen_kind = t.strategy.kind().name().to_string();
+        self.chosen = t.plan.strategy.describe();
+        self.chosen_kind = t.plan.strategy.kind().name().to_string();
         self.refused = says_not_found(&self.answer);
-        self.flagged_not_found = t.not_found;
+        self.flagged_not_found = t.support.not_found;
         score(self, item);
         self.retrieval_recall = retrieval_recall(item, answer);
-        self.corpus_tokens = t.corpus_tokens;
-        self.tokens_sent = t.tokens_sent;
-        self.coverage = t.coverage;
-        for s in &t.stages {
+        self.corpus_tokens = t.coverage.corpus_tokens;
+        self.tokens_sent = t.coverage.tokens_sent;
+        self.coverage = t.coverage.read_fraction;
+        for s in &t.cost.stages {
             let slot = match s.stage {
                 "ingest" => &mut self.stages.ingest,
                 "retrieve" => &mut self.stages.retrieve,
@@ -150,22 +150,24 @@ impl EvalRecord {
         }
         // After an escalation the first plan's time is not in the stages.
         let first = t
+            .plan
             .fallback
             .as_ref()
             .filter(|f| f.to.is_some())
             .map_or(0.0, |f| f.first_seconds);
-        self.seconds = t.measured_seconds + first;
-        self.predicted_seconds = t.predicted_seconds;
-        self.peak_memory_bytes = t.measured_peak_memory_bytes;
-        self.kv_bytes = t.read.kv_cache_bytes;
-        self.attention = t.read.attention.to_string();
-        let rope = &t.read.rope_scaling;
+        self.seconds = t.cost.measured_seconds + first;
+        self.predicted_seconds = t.cost.predicted_seconds;
+        self.peak_memory_bytes = t.cost.measured_peak_memory_bytes;
+        self.kv_bytes = t.read.stats.kv_cache_bytes;
+        self.attention = t.read.stats.attention.to_string();
+        let rope = &t.read.stats.rope_scaling;
         self.rope = match rope.factor() {
             f if f > 1.0 => format!("{} x{f}", rope.name()),
             _ => rope.name().to_string(),
         };
-        self.beyond_trained_range = t.beyond_trained_range;
+        self.beyond_trained_range = t.read.beyond_trained_range;
         self.fallback = t
+            .plan
             .fallback
             .as_ref()
             .map(|f| format!("from {}: {}", f.from.describe(), f.reason));
@@ -206,7 +208,7 @@ pub fn score(record: &mut EvalRecord, item: &Item) {
 
 /// Fraction of the item's gold passages that some retrieved chunk overlaps.
 fn retrieval_recall(item: &Item, answer: &Answer) -> Option<f64> {
-    let chunks = &answer.trade_offs.chunks;
+    let chunks = &answer.trade_offs.coverage.chunks;
     if chunks.is_empty() || item.gold.is_empty() {
         return None;
     }

@@ -64,6 +64,12 @@ pub struct RunConfig {
     pub max_tokens: usize,
     /// The answering model's id, written in every record.
     pub model: String,
+    /// Answers scored below this are withheld ("not in the documents");
+    /// 0 keeps every answer, so the report can sweep thresholds over the
+    /// recorded scores.
+    pub min_confidence: f64,
+    /// Quote and score each answer (`false`: `--no-quote`).
+    pub ground: bool,
 }
 
 /// The results file in an output folder.
@@ -336,6 +342,8 @@ fn options(config: &RunConfig, strategy: EvalStrategy) -> AskOptions {
         },
         self_route: strategy == EvalStrategy::Auto,
         progress: false,
+        ground: config.ground,
+        min_confidence: config.min_confidence,
     }
 }
 

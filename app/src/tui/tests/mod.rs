@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use folio_corpora::Span;
-use folio_engine::ask::{Answer, Evidence, StageReport, TradeOffs, UsedChunk};
+use folio_engine::ask::{
+    Answer, Cost, Coverage, Evidence, PlanChoice, ReadReport, StageReport, Support, TradeOffs,
+    UsedChunk,
+};
 use folio_engine::llm::{KvDtype, ReadStats, RopeScaling, StopReason};
 use folio_engine::router::{Budget, PlannedAttention, QuestionKind, Strategy, StrategyKind};
 use ratatui::backend::TestBackend;
@@ -72,51 +75,65 @@ pub(super) fn answer(strategy: Strategy, beyond: bool) -> Answer {
         answer: "It was signed on 14 March 2031.".into(),
         model: "qwen".into(),
         trade_offs: TradeOffs {
-            strategy,
-            question_kind: QuestionKind::Lookup,
-            reasons: vec!["the corpus (41 tokens) fits the model's trained context".into()],
-            budget: Budget {
-                latency_s: Some(60.0),
-                memory_bytes: None,
-                context_tokens: None,
-            },
-            alternatives: Vec::new(),
-            corpus_documents: 1,
-            corpus_tokens: 41,
-            corpus_tokens_estimated: false,
-            tokens_sent: 120,
-            coverage: 1.0,
-            unread_documents: 0,
-            chunks: Vec::new(),
-            dropped: Vec::new(),
-            dropped_spans: 0,
-            dropped_bytes: 0,
-            read: ReadStats {
-                device: "cpu",
-                attention: "flash",
-                attended_fraction: 1.0,
-                rope_scaling: if beyond {
-                    RopeScaling::Linear { factor: 2.0 }
-                } else {
-                    RopeScaling::None
+            plan: PlanChoice {
+                strategy,
+                question_kind: QuestionKind::Lookup,
+                reasons: vec!["the corpus (41 tokens) fits the model's trained context".into()],
+                budget: Budget {
+                    latency_s: Some(60.0),
+                    memory_bytes: None,
+                    context_tokens: None,
                 },
-                kv_dtype: "f32",
-                kv_cache_bytes: 3_000_000,
+                alternatives: Vec::new(),
+                fallback: None,
             },
-            device_note: None,
-            beyond_trained_range: beyond,
-            trained_context: 32768,
-            stages: vec![stage("prefill", 0.5, 0.61), stage("decode", 1.25, 1.0)],
-            predicted_seconds: 1.75,
-            measured_seconds: 1.61,
-            predicted_peak_memory_bytes: 2_000_000_000,
-            measured_peak_memory_bytes: 1_500_000_000,
-            generated_tokens: 9,
-            stop_reason: StopReason::StopToken,
-            evidence: vec![evidence()],
-            not_found: false,
-            support: 1.0,
-            fallback: None,
+            coverage: Coverage {
+                corpus_documents: 1,
+                corpus_tokens: 41,
+                corpus_tokens_estimated: false,
+                tokens_sent: 120,
+                read_fraction: 1.0,
+                unread_documents: 0,
+                chunks: Vec::new(),
+                dropped: Vec::new(),
+                dropped_spans: 0,
+                dropped_bytes: 0,
+            },
+            read: ReadReport {
+                stats: ReadStats {
+                    device: "cpu",
+                    attention: "flash",
+                    attended_fraction: 1.0,
+                    rope_scaling: if beyond {
+                        RopeScaling::Linear { factor: 2.0 }
+                    } else {
+                        RopeScaling::None
+                    },
+                    kv_dtype: "f32",
+                    kv_cache_bytes: 3_000_000,
+                },
+                device_note: None,
+                beyond_trained_range: beyond,
+                trained_context: 32768,
+                generated_tokens: 9,
+                stop_reason: StopReason::StopToken,
+            },
+            cost: Cost {
+                stages: vec![stage("prefill", 0.5, 0.61), stage("decode", 1.25, 1.0)],
+                predicted_seconds: 1.75,
+                measured_seconds: 1.61,
+                predicted_peak_memory_bytes: 2_000_000_000,
+                measured_peak_memory_bytes: 1_500_000_000,
+            },
+            support: Support {
+                quote: None,
+                answerability: None,
+                min_confidence: 0.5,
+                withheld_answer: None,
+                evidence: vec![evidence()],
+                not_found: false,
+                word_overlap: 1.0,
+            },
         },
     }
 }

@@ -82,7 +82,7 @@ fn answer_pane_streams_and_says_how_the_answer_ended() {
         "│⠋ working…                                      │"
     );
     let mut cancelled = answer(full(), false);
-    cancelled.trade_offs.stop_reason = StopReason::Cancelled;
+    cancelled.trade_offs.read.stop_reason = StopReason::Cancelled;
     state.running = false;
     state.result = Some(Box::new(cancelled));
     let (lines, _) = render(
@@ -151,7 +151,7 @@ fn coverage_bars_mark_what_retrieval_read() {
     let read = [Span { start: 0, end: 25 }, Span { start: 50, end: 53 }];
     assert_eq!(coverage_bar(100, &read, 10), "███░░▒░░░░");
     let mut a = answer(Strategy::Rag { k: 5 }, false);
-    a.trade_offs.chunks = vec![UsedChunk {
+    a.trade_offs.coverage.chunks = vec![UsedChunk {
         path: "/data/tides.txt".into(),
         span: Span { start: 0, end: 68 },
         rank: 1,
