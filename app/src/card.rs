@@ -122,9 +122,10 @@ fn not_found_line(a: &Answer) -> String {
     match (&s.withheld_answer, s.answerability) {
         (Some(withheld), Some(score)) => format!(
             "            NOT IN THE DOCUMENTS: the reader answered \"{}\", but its answerability \
-             {score:.2} is below {:.2} (--min-confidence)",
+             {score:.2} is below {:.2} ({})",
             clip(withheld, 80),
-            s.min_confidence
+            s.min_confidence,
+            s.min_confidence_source.describe()
         ),
         _ if says_not_found(&a.answer) => {
             "            NOT FOUND: the answer says the text read does not contain it".into()
@@ -144,8 +145,9 @@ fn support_lines(t: &TradeOffs) -> Vec<String> {
     if let Some(score) = s.answerability {
         out.push(format!(
             "confidence  {score:.2} answerability (the reader's probability that its quote states \
-             the answer; kept from {:.2})",
-            s.min_confidence
+             the answer; kept from {:.2}, {})",
+            s.min_confidence,
+            s.min_confidence_source.describe()
         ));
     }
     if let Some(q) = &s.quote {

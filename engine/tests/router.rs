@@ -115,6 +115,7 @@ fn decide_with(
         scorer: Some(&s),
         forced,
         max_answer_tokens: 128,
+        ground: false,
         rag_k: 5,
     };
     route(&input)
@@ -304,6 +305,7 @@ fn costs_grow_with_context_and_rag_reads_a_fraction() {
         scorer: Some(&s),
         forced: None,
         max_answer_tokens: 128,
+        ground: false,
         rag_k: 5,
     };
     let d = route(&input).unwrap();

@@ -188,9 +188,10 @@ pub struct PlanArgs {
     /// Keep an answer only when the reader's answerability score (its
     /// probability that the quote it copied states the answer) reaches
     /// this; below it a retrieval plan reads wider, then the answer is
-    /// "not in the documents". 0 keeps every answer.
-    #[arg(long, default_value_t = folio_engine::ask::DEFAULT_MIN_CONFIDENCE, value_parser = confidence)]
-    pub min_confidence: f64,
+    /// "not in the documents". 0 keeps every answer. Default: the model's
+    /// calibrated threshold (0.5 for a model not calibrated).
+    #[arg(long, value_parser = confidence)]
+    pub min_confidence: Option<f64>,
     /// Skip the quote and the answerability check (faster; the answer's
     /// support is then judged by word overlap only).
     #[arg(long)]

@@ -21,6 +21,11 @@ pub struct EvalArgs {
     /// Most items (spread evenly over the grid or dataset).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// SQuAD: `calibration` or `test`, halves of the dev set by article
+    /// (thresholds are calibrated on one, reported on the other); all when
+    /// not given.
+    #[arg(long)]
+    pub split: Option<folio_evals::eval::Split>,
     /// Seed of the synthetic suites (same seed, same items).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -97,6 +97,7 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
             limit: args.limit,
             seed: args.seed,
             progress,
+            split: args.split,
         },
         &answerer.tokenizer,
     )?;

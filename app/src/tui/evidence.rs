@@ -66,10 +66,35 @@ pub fn source_lines(text: &str, start: usize, end: usize, mark: Style) -> Vec<Li
     lines
 }
 
-fn header(e: &Evidence, i: usize, n: usize) -> Line<'static> {
+/// What an answer cites, in the order the pane steps through: the
+/// reader's own quote first (labelled so), then the sentences sharing the
+/// answer's words.
+fn cited(a: &Answer) -> Vec<(&'static str, Evidence)> {
+    let s = &a.trade_offs.support;
+    let quote = s.quote.iter().map(|q| {
+        let label = if s.withheld_answer.is_some() {
+            "closest passage"
+        } else {
+            "quote"
+        };
+        let e = Evidence {
+            path: q.path.clone(),
+            span: q.span,
+            text: q.text.clone(),
+            verified: q.verified,
+            score: s.answerability.unwrap_or(0.0),
+        };
+        (label, e)
+    });
+    quote
+        .chain(s.evidence.iter().map(|e| ("evidence", e.clone())))
+        .collect()
+}
+
+fn header(label: &str, e: &Evidence, i: usize, n: usize) -> Line<'static> {
     Line::from(vec![
         Span::styled(
-            format!("[{}/{n}] {} ", i + 1, file_name(&e.path)),
+            format!("[{}/{n}] {label} · {} ", i + 1, file_name(&e.path)),
             Style::new().add_modifier(Modifier::BOLD),
         ),
         Span::raw(format!("bytes {}–{} ", e.span.start, e.span.end)),
@@ -87,9 +112,7 @@ fn header(e: &Evidence, i: usize, n: usize) -> Line<'static> {
 impl Widget for EvidencePane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let dim = Style::new().fg(Color::DarkGray);
-        let evidence = self
-            .answer
-            .map_or(&[][..], |a| &a.trade_offs.support.evidence[..]);
+        let evidence = self.answer.map(cited).unwrap_or_default();
         let n = evidence.len();
         let title = if n > 1 {
             format!(" evidence {}/{n} (Tab: next) ", self.selected % n + 1)
@@ -109,12 +132,12 @@ impl Widget for EvidencePane<'_> {
                 },
                 dim,
             )],
-            (Some(_), Some(e)) => {
+            (Some(_), Some((label, e))) => {
                 let mark = Style::new()
                     .fg(Color::Black)
                     .bg(Color::Yellow)
                     .add_modifier(Modifier::BOLD);
-                let mut lines = vec![header(e, self.selected % n, n), Line::raw("")];
+                let mut lines = vec![header(label, e, self.selected % n, n), Line::raw("")];
                 match self.docs.iter().find(|d| d.path == e.path) {
                     Some(d) => lines.extend(source_lines(&d.text, e.span.start, e.span.end, mark)),
                     None => lines.push(Line::styled(e.text.clone(), mark)),

@@ -130,6 +130,7 @@ impl<'a> Asker<'a> {
             scorer: scorer.as_ref(),
             forced,
             max_answer_tokens: options.generate.max_new_tokens,
+            ground: options.ground,
             rag_k: options.rag_k,
         })?;
         Ok(Plan {

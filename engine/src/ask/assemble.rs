@@ -10,7 +10,7 @@ use super::tradeoffs::{
     self, Answer, Cost, Coverage, DroppedSpan, PlanChoice, Quote, ReadReport, StageReport, Support,
     TradeOffs, NOT_IN_DOCUMENTS,
 };
-use super::{AskOptions, Corpus, Models, Plan};
+use super::{abstain, AskOptions, Corpus, Models, Plan};
 use crate::answer::Grounding;
 use crate::router::{cost, DeviceProfile, ModelLimits, PlannedAttention, StageSeconds, Strategy};
 
@@ -61,7 +61,9 @@ pub(super) fn answer(
     let word_overlap = support(corpus, &run.regions, &plan.question, &report.answer);
     let grounding = report.grounding.as_ref();
     let answerability = grounding.map(|g| g.answerability);
-    let below = answerability.is_some_and(|a| a < options.min_confidence);
+    let (min_confidence, min_confidence_source) =
+        abstain::min_confidence(&model.config.name, options.min_confidence);
+    let below = answerability.is_some_and(|a| a < min_confidence);
     let not_found = says_not_found(&report.answer)
         || below
         || (grounding.is_none() && word_overlap < MIN_SUPPORT);
@@ -119,7 +121,8 @@ pub(super) fn answer(
         support: Support {
             quote,
             answerability,
-            min_confidence: options.min_confidence,
+            min_confidence,
+            min_confidence_source,
             withheld_answer: below.then(|| report.answer.clone()),
             evidence,
             not_found,
@@ -185,6 +188,7 @@ fn stage_reports(
             measured.prefill,
         ),
         ("decode", predicted.decode, at_sizes.decode, measured.decode),
+        ("quote", predicted.quote, at_sizes.quote, measured.quote),
     ];
     rows.into_iter()
         .filter(|r| r.1 > 0.0 || r.3 > 0.0)

@@ -8,6 +8,7 @@
 //! reporting what happens as [`AskEvent`]s. `strategies.rs` gathers each
 //! strategy's context, `assemble.rs` builds the answer's [`TradeOffs`].
 
+pub mod abstain;
 mod asker;
 mod assemble;
 pub mod context;
@@ -58,12 +59,10 @@ pub struct AskOptions {
     /// abstain below [`AskOptions::min_confidence`].
     pub ground: bool,
     /// `--min-confidence`: an answer whose answerability is lower is not
-    /// kept (Self-Route widens the read, else "not in the documents").
-    pub min_confidence: f64,
+    /// kept (Self-Route widens the read, else "not in the documents");
+    /// `None`: the model's calibrated threshold ([`abstain::min_confidence`]).
+    pub min_confidence: Option<f64>,
 }
-
-/// The default [`AskOptions::min_confidence`].
-pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.5;
 
 impl Default for AskOptions {
     fn default() -> Self {
@@ -78,7 +77,7 @@ impl Default for AskOptions {
             self_route: true,
             progress: false,
             ground: true,
-            min_confidence: DEFAULT_MIN_CONFIDENCE,
+            min_confidence: None,
         }
     }
 }

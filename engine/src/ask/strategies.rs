@@ -89,6 +89,7 @@ pub(super) fn run(
     let mut measured = gathered.measured;
     measured.prefill = report.seconds.tokenize + report.seconds.prefill;
     measured.decode = report.seconds.decode;
+    measured.quote = report.grounding.as_ref().map_or(0.0, |g| g.seconds);
     Ok(Run {
         report,
         context: gathered.context,

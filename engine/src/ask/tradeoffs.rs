@@ -4,6 +4,7 @@
 use folio_corpora::Span;
 use serde::Serialize;
 
+use super::abstain::ThresholdSource;
 use super::evidence::Evidence;
 use crate::llm::{ReadStats, StopReason};
 use crate::router::{Budget, Candidate, QuestionKind, Strategy};
@@ -11,7 +12,7 @@ use crate::router::{Budget, Candidate, QuestionKind, Strategy};
 /// Predicted and measured seconds of one stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
-    /// `ingest`, `retrieve`, `compress`, `prefill` or `decode`.
+    /// `ingest`, `retrieve`, `compress`, `prefill`, `decode` or `quote`.
     pub stage: &'static str,
     /// What the router predicted before running.
     pub predicted_s: f64,
@@ -172,6 +173,8 @@ pub struct Support {
     pub answerability: Option<f64>,
     /// The threshold the answerability was held to.
     pub min_confidence: f64,
+    /// Where that threshold came from.
+    pub min_confidence_source: ThresholdSource,
     /// The reader's answer when it was not kept (answerability below the
     /// threshold): the answer given is then "not in the documents".
     pub withheld_answer: Option<String>,

@@ -158,6 +158,21 @@ pub fn rag_seconds(
     }
 }
 
+/// Tokens the quote and the check read: up to five candidate sentences
+/// (about 30 tokens each) after a lead-in, and a yes/no prompt of about
+/// 120 tokens.
+pub const QUOTE_TOKENS: usize = 280;
+
+/// Seconds of the reader's quote and answerability check (`ground`: they
+/// run), priced as a prefill of [`QUOTE_TOKENS`].
+pub fn quote_seconds(m: &ModelLimits, p: &DeviceProfile, ground: bool) -> f64 {
+    if ground {
+        prefill_seconds(m, p, QUOTE_TOKENS, PlannedAttention::Flash)
+    } else {
+        0.0
+    }
+}
+
 /// Peak bytes of a retrieval answer (`ingest`: the index is built first).
 pub fn rag_memory(m: &ModelLimits, context: usize, ingest: bool) -> u64 {
     let indexing = if ingest { INGEST_BYTES } else { 0 };

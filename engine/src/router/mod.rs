@@ -52,6 +52,8 @@ pub struct RouteInput<'a> {
     pub forced: Option<StrategyKind>,
     /// Most answer tokens (room kept in the context).
     pub max_answer_tokens: usize,
+    /// Each answer is quoted and checked (its cost is in every plan).
+    pub ground: bool,
     /// Chunks a retrieval plan reads.
     pub rag_k: usize,
 }
@@ -259,6 +261,7 @@ fn full_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
             let seconds = StageSeconds {
                 prefill: cost::prefill_seconds(m, p, prompt, attention),
                 decode: cost::decode_seconds(m, p, prompt, cost::EXPECTED_ANSWER_TOKENS),
+                quote: cost::quote_seconds(m, p, input.ground),
                 ..Default::default()
             };
             let c = Cost {
@@ -292,7 +295,10 @@ fn rag_candidate(input: &RouteInput, out: &mut Vec<Candidate>) {
     let read = (k * chunk).min(corpus.tokens);
     let prompt = read + PROMPT_OVERHEAD_TOKENS;
     let c = Cost {
-        seconds: cost::rag_seconds(input.model, input.profile, corpus, prompt),
+        seconds: StageSeconds {
+            quote: cost::quote_seconds(input.model, input.profile, input.ground),
+            ..cost::rag_seconds(input.model, input.profile, corpus, prompt)
+        },
         peak_memory_bytes: cost::rag_memory(
             input.model,
             prompt + input.max_answer_tokens,
@@ -349,6 +355,7 @@ fn compress_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
             compress: cost::compress_seconds(scorer, p, tokens, target),
             prefill: cost::prefill_seconds(m, p, prompt, PlannedAttention::Flash),
             decode: cost::decode_seconds(m, p, prompt, cost::EXPECTED_ANSWER_TOKENS),
+            quote: cost::quote_seconds(m, p, input.ground),
             ..Default::default()
         };
         let memory = cost::answer_memory(m, prompt + input.max_answer_tokens, KvDtype::F32, 512)

@@ -272,12 +272,15 @@ pub struct StageSeconds {
     pub prefill: f64,
     /// Generating the answer.
     pub decode: f64,
+    /// The reader's quote and its answerability check (0 when not asked).
+    #[serde(default)]
+    pub quote: f64,
 }
 
 impl StageSeconds {
     /// Sum over stages.
     pub fn total(&self) -> f64 {
-        self.ingest + self.retrieve + self.compress + self.prefill + self.decode
+        self.ingest + self.retrieve + self.compress + self.prefill + self.decode + self.quote
     }
 }
 

@@ -163,12 +163,13 @@ fn score_vs_tokens(groups: &[&Group], path: &Path) -> Result<()> {
     root.present().map_err(err)
 }
 
-const STAGE_COLORS: [(&str, RGBColor); 5] = [
+const STAGE_COLORS: [(&str, RGBColor); 6] = [
     ("ingest", RGBColor(140, 86, 75)),
     ("retrieve", RGBColor(31, 119, 180)),
     ("compress", RGBColor(255, 127, 14)),
     ("prefill", RGBColor(44, 160, 44)),
     ("decode", RGBColor(214, 39, 40)),
+    ("quote", RGBColor(148, 103, 189)),
 ];
 
 /// One stacked bar per (suite, strategy): mean measured seconds per stage.
@@ -178,7 +179,9 @@ fn latency(groups: &[&Group], path: &Path) -> Result<()> {
     root.fill(&WHITE).map_err(err)?;
     let stage_values = |g: &Group| {
         let s = &g.stages;
-        [s.ingest, s.retrieve, s.compress, s.prefill, s.decode]
+        [
+            s.ingest, s.retrieve, s.compress, s.prefill, s.decode, s.quote,
+        ]
     };
     let max_y = groups
         .iter()

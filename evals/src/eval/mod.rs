@@ -7,6 +7,7 @@
 //! answer to `results.jsonl`; [`summary`] and [`report`] turn that file
 //! into `summary.json`, `report.md` and SVG charts.
 
+pub mod abstention;
 pub mod charts;
 pub mod claims;
 pub mod items;
@@ -87,6 +88,29 @@ pub struct SuiteOptions {
     pub seed: u64,
     /// Progress bars while datasets are fetched.
     pub progress: bool,
+    /// SQuAD: only the articles of one split (none: all).
+    pub split: Option<Split>,
+}
+
+/// Halves of SQuAD v2 dev by article, so that what calibrates a threshold
+/// (the answerability's) is never what reports its effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Articles at odd positions of the dev set (in order of appearance).
+    Calibration,
+    /// Articles at even positions: every reported number.
+    Test,
+}
+
+impl std::str::FromStr for Split {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "calibration" => Ok(Self::Calibration),
+            "test" => Ok(Self::Test),
+            _ => anyhow::bail!("'{s}' is not a split: calibration or test"),
+        }
+    }
 }
 
 /// The items of `suite`; `tokenizer` (the answering model's) measures the
@@ -112,7 +136,7 @@ pub fn load_items(
     match suite {
         Suite::Niah => synthetic(synthetic::niah),
         Suite::Ruler => synthetic(synthetic::ruler),
-        Suite::Squad => qa::squad(limit, options.progress),
+        Suite::Squad => qa::squad(limit, options.split, options.progress),
         Suite::Hotpotqa => qa::hotpotqa(limit, options.progress),
         Suite::Jsonl { qa, docs } => qa::jsonl(qa, docs, limit),
     }

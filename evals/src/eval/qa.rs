@@ -9,6 +9,7 @@ use folio_corpora::datasets::{self, SquadQuestion};
 use serde::Deserialize;
 
 use super::items::{file_name_of, spread, GoldSpan, Item, ItemDoc, Scoring, NOT_IN_DOCUMENT};
+use super::Split;
 
 /// Characters of an article a SQuAD item reads: the question's paragraph
 /// and its neighbours (about 1,500 tokens), so retrieval has something to
@@ -19,10 +20,24 @@ pub const SQUAD_WINDOW_CHARS: usize = 6000;
 /// ("unanswerable"), spread over the dev set. The document is the window of
 /// the article around the question's paragraph; that paragraph is the gold
 /// passage.
-pub fn squad(limit: Option<usize>, progress: bool) -> Result<Vec<Item>> {
+pub fn squad(limit: Option<usize>, split: Option<Split>, progress: bool) -> Result<Vec<Item>> {
     let questions = datasets::squad(progress)?;
     let articles = squad_articles(&questions);
-    let picked = spread(questions.iter().collect(), limit);
+    let mut titles: Vec<&str> = Vec::new();
+    for q in &questions {
+        if !titles.contains(&q.title.as_str()) {
+            titles.push(&q.title);
+        }
+    }
+    let in_split = |q: &&SquadQuestion| {
+        let at = titles.iter().position(|t| *t == q.title).unwrap_or(0);
+        match split {
+            None => true,
+            Some(Split::Calibration) => at % 2 == 1,
+            Some(Split::Test) => at % 2 == 0,
+        }
+    };
+    let picked = spread(questions.iter().filter(in_split).collect(), limit);
     Ok(picked
         .into_iter()
         .map(|q| {

@@ -20,6 +20,9 @@ pub struct Stages {
     pub prefill: f64,
     /// Generating the answer (and any stage not listed above).
     pub decode: f64,
+    /// The reader's quote and answerability check.
+    #[serde(default)]
+    pub quote: f64,
 }
 
 /// An item answered by one strategy.
@@ -67,8 +70,29 @@ pub struct EvalRecord {
     pub substring_part: f64,
     /// The model's answer says the documents do not tell.
     pub refused: bool,
-    /// folio flagged the answer not found (refusal or unsupported).
+    /// folio flagged the answer not found (refusal, withheld or unsupported).
     pub flagged_not_found: bool,
+    /// The reader's answerability score (none: no check ran, for a refusal
+    /// or under `--no-quote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answerability: Option<f64>,
+    /// The reader's own answer, kept or not (equal to `answer` unless the
+    /// answerability withheld it): what no abstention would have answered.
+    #[serde(default)]
+    pub raw_answer: String,
+    /// `raw_answer` scores as correct (accuracy without abstention).
+    #[serde(default)]
+    pub raw_correct: bool,
+    /// Mean log-probability of the answer's tokens (another confidence
+    /// signal, recorded to compare with `answerability`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_logprob: Option<f64>,
+    /// The passage the reader quoted, copied from what it read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    /// The quote is the document's own text at its offsets.
+    #[serde(default)]
+    pub quote_verified: bool,
     /// Fraction of the gold passages a retrieved chunk overlaps (retrieval
     /// plans with known gold passages only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +157,22 @@ impl EvalRecord {
         self.chosen_kind = t.plan.strategy.kind().name().to_string();
         self.refused = says_not_found(&self.answer);
         self.flagged_not_found = t.support.not_found;
+        self.answerability = t.support.answerability;
+        self.quote = t.support.quote.as_ref().map(|q| q.text.clone());
+        self.answer_logprob = t.support.quote.as_ref().map(|q| q.answer_logprob);
+        self.quote_verified = t.support.quote.as_ref().is_some_and(|q| q.verified);
+        self.raw_answer = t
+            .support
+            .withheld_answer
+            .clone()
+            .unwrap_or_else(|| self.answer.clone());
+        let mut raw = EvalRecord {
+            answer: self.raw_answer.clone(),
+            refused: says_not_found(&self.raw_answer),
+            ..Default::default()
+        };
+        score(&mut raw, item);
+        self.raw_correct = raw.correct;
         score(self, item);
         self.retrieval_recall = retrieval_recall(item, answer);
         self.corpus_tokens = t.coverage.corpus_tokens;
@@ -144,6 +184,7 @@ impl EvalRecord {
                 "retrieve" => &mut self.stages.retrieve,
                 "compress" => &mut self.stages.compress,
                 "prefill" => &mut self.stages.prefill,
+                "quote" => &mut self.stages.quote,
                 _ => &mut self.stages.decode,
             };
             *slot += s.measured_s;

@@ -103,6 +103,54 @@ const HEADER: &str = "| score % | EM % | F1 % | refusal % | flagged % | recall %
 const RULE: &str =
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
 
+/// The risk–coverage sweep of one strategy: what abstaining below each
+/// threshold keeps and loses.
+fn abstention_table(md: &mut String, a: &super::abstention::Abstention) {
+    let _ = writeln!(
+        md,
+        "\n### {}: abstaining on answerability, {} ({} items, {} unanswerable; quotes \
+         verified {} %)\n",
+        a.suite,
+        a.strategy,
+        a.items,
+        a.unanswerable,
+        opt_pct(a.quotes_verified)
+    );
+    md.push_str(
+        "| threshold | answered % | accuracy of answered % | unanswerable abstained % | \
+         answerable accuracy % |\n|---:|---:|---:|---:|---:|\n",
+    );
+    for (i, p) in a.curve.iter().enumerate() {
+        let is_best = a.best_threshold == Some(p.threshold);
+        if i % 2 == 1 && !is_best {
+            continue;
+        }
+        let best = if is_best { " (best)" } else { "" };
+        let _ = writeln!(
+            md,
+            "| {:.2}{best} | {} | {} | {} | {} |",
+            p.threshold,
+            pct(p.coverage),
+            opt_pct(p.kept_accuracy),
+            opt_pct(p.abstained_unanswerable),
+            opt_pct(p.answerable_accuracy)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nSeparation of answers worth keeping (AUROC): answerability {}, answer log-probability {}.",
+        a.auroc_answerability.map_or("–".into(), |v| format!("{v:.3}")),
+        a.auroc_answer_logprob.map_or("–".into(), |v| format!("{v:.3}"))
+    );
+    if let Some(t) = a.best_threshold {
+        let _ = writeln!(
+            md,
+            "\nMost abstention within {} points of answerable accuracy: threshold {t:.2}.",
+            super::abstention::MAX_ACCURACY_LOSS * 100.0
+        );
+    }
+}
+
 fn markdown(
     summary: &Summary,
     command: &str,
@@ -160,6 +208,9 @@ fn markdown(
             for g in kinds {
                 md.push_str(&row(g, &format!("{} / {}", g.kind, g.strategy)));
             }
+        }
+        for a in summary.abstention.iter().filter(|a| a.suite == suite) {
+            abstention_table(&mut md, a);
         }
         for grid in summary.grids.iter().filter(|g| g.suite == suite) {
             let _ = writeln!(

@@ -66,8 +66,8 @@ pub struct RunConfig {
     pub model: String,
     /// Answers scored below this are withheld ("not in the documents");
     /// 0 keeps every answer, so the report can sweep thresholds over the
-    /// recorded scores.
-    pub min_confidence: f64,
+    /// recorded scores; `None`: the model's calibrated threshold.
+    pub min_confidence: Option<f64>,
     /// Quote and score each answer (`false`: `--no-quote`).
     pub ground: bool,
 }

@@ -79,6 +79,9 @@ pub struct Summary {
     pub groups: Vec<Group>,
     /// Needle grids per (suite, strategy).
     pub grids: Vec<Grid>,
+    /// Abstention on the answerability score, swept per (suite, strategy).
+    #[serde(default)]
+    pub abstention: Vec<super::abstention::Abstention>,
 }
 
 /// Aggregates `records`.
@@ -99,6 +102,7 @@ pub fn summarize(records: &[EvalRecord]) -> Summary {
         records: records.len(),
         groups,
         grids: grids(records),
+        abstention: super::abstention::abstention(records),
     }
 }
 
@@ -142,6 +146,7 @@ fn group(suite: String, strategy: String, kind: String, rs: &[&EvalRecord]) -> G
             compress: mean(answered.iter().map(|r| r.stages.compress)).unwrap_or(0.0),
             prefill: mean(answered.iter().map(|r| r.stages.prefill)).unwrap_or(0.0),
             decode: mean(answered.iter().map(|r| r.stages.decode)).unwrap_or(0.0),
+            quote: mean(answered.iter().map(|r| r.stages.quote)).unwrap_or(0.0),
         },
         peak_memory_max_bytes: answered
             .iter()

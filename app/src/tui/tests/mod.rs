@@ -129,6 +129,7 @@ pub(super) fn answer(strategy: Strategy, beyond: bool) -> Answer {
                 quote: None,
                 answerability: None,
                 min_confidence: 0.5,
+                min_confidence_source: folio_engine::ask::abstain::ThresholdSource::Default,
                 withheld_answer: None,
                 evidence: vec![evidence()],
                 not_found: false,
