@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use folio_corpora::Document;
+use folio_corpora::{Document, Span};
 use serde::Serialize;
 
 use crate::device::Placement;
@@ -138,6 +138,23 @@ pub fn answer_from_text(
     options: &AnswerOptions,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<AnswerReport> {
+    let whole = [Span {
+        start: 0,
+        end: text.len(),
+    }];
+    answer_from_context(model, id, (text, &whole), question, options, on_text)
+}
+
+/// [`answer_from_text`] where only the `quotable` byte ranges of `text`
+/// (its document runs, not the headers between them) may be quoted.
+pub fn answer_from_context(
+    model: &Model,
+    id: &str,
+    (text, quotable): (&str, &[Span]),
+    question: &str,
+    options: &AnswerOptions,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<AnswerReport> {
     let t0 = Instant::now();
     let document_tokens = model.tokenizer.encode_text(text)?.len();
     let prompt = model
@@ -183,7 +200,7 @@ pub fn answer_from_text(
             decoder.as_mut(),
             &prompt,
             &generation,
-            text,
+            (text, quotable),
             (question, &answer),
             limit,
         )?;
@@ -242,7 +259,7 @@ fn quote_after_answer(
     decoder: &mut dyn Decoder<'_>,
     prompt: &[u32],
     generation: &Generation,
-    text: &str,
+    (text, quotable): (&str, &[Span]),
     (question, answer): (&str, &str),
     limit: usize,
 ) -> Result<Option<(usize, usize)>> {
@@ -266,7 +283,7 @@ fn quote_after_answer(
     }
     let source = QuoteSource::new(tokenizer, text)?;
     let passages: Vec<(usize, usize)> =
-        crate::ask::quote_candidates(text, question, answer, QUOTE_CANDIDATES)
+        crate::ask::quote_candidates(text, quotable, question, answer, QUOTE_CANDIDATES)
             .into_iter()
             .map(|s| (s.start, s.end))
             .collect();

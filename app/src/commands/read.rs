@@ -99,4 +99,17 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
         "time          load {load_seconds:.1} s · tokenize {:.2} s · prefill {:.1} s ({:.0} tok/s) · decode {:.1} s ({} tokens, {:.1} tok/s)",
         r.seconds.tokenize, r.seconds.prefill, r.prefill_tok_per_s, r.seconds.decode, r.generated_tokens, r.decode_tok_per_s
     );
+    if let Some(g) = &r.grounding {
+        eprintln!(
+            "confidence    {:.2} answerability (the reader's probability that its quote states the answer; quote and check {:.1} s)",
+            g.answerability, g.seconds
+        );
+        match g.quote {
+            Some((start, end)) => eprintln!(
+                "quote         \"{}\" (bytes {start}–{end} of the document, copied by the reader)",
+                g.quote_text
+            ),
+            None => eprintln!("quote         none (no room left in the context for one)"),
+        }
+    }
 }

@@ -138,6 +138,18 @@ impl Context {
         Self { text, parts }
     }
 
+    /// The byte ranges of `text` copied from documents (headers and
+    /// separators left out), in order.
+    pub fn document_runs(&self) -> Vec<Span> {
+        self.parts
+            .iter()
+            .map(|p| Span {
+                start: p.context_start,
+                end: p.context_start + (p.doc_span.end - p.doc_span.start),
+            })
+            .collect()
+    }
+
     /// The document regions this context copies, in order.
     pub fn regions(&self) -> Vec<(usize, Span)> {
         self.parts.iter().map(|p| (p.doc, p.doc_span)).collect()
@@ -186,5 +198,36 @@ mod tests {
         let same = passage("/docs/a.txt", 0, 6, "新し");
         let ctx = Context::passages(&corpus, &[same]).unwrap();
         assert!(ctx.text.ends_with("新し"));
+    }
+
+    /// Quotes may only come from the document runs: each run is its
+    /// passage's text, the headers between them are in none.
+    #[test]
+    fn document_runs_hold_the_passages_and_not_the_headers() {
+        let corpus = Corpus::from_docs(vec![
+            CorpusDoc {
+                path: "/docs/a.txt".into(),
+                text: "Alpha one. Alpha two.".into(),
+            },
+            CorpusDoc {
+                path: "/docs/b.txt".into(),
+                text: "Beta one. Beta two.".into(),
+            },
+        ]);
+        let ctx = Context::passages(
+            &corpus,
+            &[
+                passage("/docs/a.txt", 11, 21, "Alpha two."),
+                passage("/docs/b.txt", 0, 9, "Beta one."),
+            ],
+        )
+        .unwrap();
+        let runs: Vec<&str> = ctx
+            .document_runs()
+            .iter()
+            .map(|r| &ctx.text[r.start..r.end])
+            .collect();
+        assert_eq!(runs, ["Alpha two.", "Beta one."]);
+        assert!(ctx.text.contains("[a.txt]") && ctx.text.contains("[b.txt]"));
     }
 }

@@ -182,20 +182,21 @@ fn overlap(
     (hits, echo)
 }
 
-/// The sentences of `text` a quote for `answer` may copy: up to `k` of
+/// The sentences of `regions` of `text` (the document runs of a context,
+/// so no quote takes in a file header) a quote for `answer` may copy: up to `k` of
 /// those that share the most words with the answer (then the question), at
 /// least half the best sentence's score, best first; every sentence when
 /// none shares a word, so the reader can still point at the closest
 /// passage it read.
-pub fn quote_candidates(text: &str, question: &str, answer: &str, k: usize) -> Vec<Span> {
+pub fn quote_candidates(
+    text: &str,
+    regions: &[Span],
+    question: &str,
+    answer: &str,
+    k: usize,
+) -> Vec<Span> {
     let (question_words, answer_words) = answer_words(question, answer);
-    let all = sentences(
-        text,
-        Span {
-            start: 0,
-            end: text.len(),
-        },
-    );
+    let all: Vec<Span> = regions.iter().flat_map(|r| sentences(text, *r)).collect();
     let mut scored: Vec<(f64, Span)> = all
         .iter()
         .map(|s| {

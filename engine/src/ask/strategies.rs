@@ -14,7 +14,7 @@ use super::context::Context;
 use super::corpus::Corpus;
 use super::tradeoffs::UsedChunk;
 use super::{AskOptions, Models};
-use crate::answer::{answer_from_text, AnswerOptions, AnswerReport};
+use crate::answer::{answer_from_context, AnswerOptions, AnswerReport};
 use crate::compress::{compress, CompressOptions, Target};
 use crate::llm::{AttentionMode, SessionOptions, SparseConfig};
 use crate::router::{PlannedAttention, StageSeconds, Strategy};
@@ -78,10 +78,11 @@ pub(super) fn run(
         ground: options.ground,
     };
     let mut on_text = |piece: &str| on(AskEvent::Text(piece));
-    let report = answer_from_text(
+    let runs = gathered.context.document_runs();
+    let report = answer_from_context(
         models.answerer,
         "context",
-        &gathered.context.text,
+        (&gathered.context.text, &runs),
         question,
         &answer_options,
         &mut on_text,
