@@ -8,10 +8,10 @@ use folio_corpora::{Document, Span};
 use serde::Serialize;
 
 use crate::device::Placement;
-use crate::llm::quote::{choose_quote, yes_probability, QuoteSource};
+use crate::grounding::{ground, Grounding};
 use crate::llm::{
-    document_qa, generate, support_check, Decoder, GenerateOptions, Generation, Logits, Model,
-    ReadStats, RopeScaling, SessionOptions, StopReason, QUOTE_LEAD_IN,
+    document_qa, generate, GenerateOptions, Model, ReadStats, RopeScaling, SessionOptions,
+    StopReason,
 };
 
 /// Seconds spent in each stage of one answer.
@@ -66,31 +66,6 @@ pub struct AnswerReport {
     /// is one (not a refusal, not cancelled).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grounding: Option<Grounding>,
-}
-
-/// Most tokens a quote copies (a long sentence).
-pub const QUOTE_MAX_TOKENS: usize = 64;
-
-/// Sentences a quote chooses among: those of the text read that share the
-/// most words with the answer and the question.
-pub const QUOTE_CANDIDATES: usize = 5;
-
-/// What stands behind an answer: a passage the model copied from the text
-/// it read under constraint, and scores of whether it answers the question.
-#[derive(Debug, Clone, Serialize)]
-pub struct Grounding {
-    /// Bytes of the text read that the model quoted (`None`: it copied
-    /// nothing, or no room was left in the context for a quote).
-    pub quote: Option<(usize, usize)>,
-    /// The quoted bytes (empty without a quote).
-    pub quote_text: String,
-    /// The model's probability of "yes" to whether the quote states the
-    /// answer and the answer agrees with it (0 without a quote).
-    pub answerability: f64,
-    /// Mean log-probability of the answer's own tokens.
-    pub answer_logprob: f64,
-    /// Seconds the quote and the check took.
-    pub seconds: f64,
 }
 
 /// Options of a full-context answer.
@@ -195,32 +170,14 @@ pub fn answer_from_context(
         && !crate::ask::says_not_found(&answer)
         && generation.stop_reason != StopReason::Cancelled
     {
-        let t = Instant::now();
-        let quote = quote_after_answer(
+        Some(ground(
             decoder.as_mut(),
             &prompt,
             &generation,
             (text, quotable),
             (question, &answer),
             limit,
-        )?;
-        let quote_text = quote.map_or("", |(a, b)| &text[a..b]).to_string();
-        let answerability = if quote.is_some() {
-            let check = model.chat.render(
-                &model.tokenizer,
-                &support_check(&quote_text, question, &answer),
-            )?;
-            yes_probability(decoder.as_mut(), &check)?
-        } else {
-            0.0
-        };
-        Some(Grounding {
-            quote,
-            quote_text,
-            answerability,
-            answer_logprob: generation.mean_logprob,
-            seconds: t.elapsed().as_secs_f64(),
-        })
+        )?)
     } else {
         None
     };
@@ -247,53 +204,4 @@ pub fn answer_from_context(
         decode_tok_per_s: generation.decode_tok_per_s(),
         grounding,
     })
-}
-
-/// The model's quote of `text` (the context it read in `prompt`), copied
-/// in its own turn right after its answer: the cache holds the prompt and
-/// the answer, the lead-in asks for the quote, and the copy is constrained
-/// to `text`'s tokens, starting at one of the [`QUOTE_CANDIDATES`]
-/// sentences closest to the answer. `None` when the context has no room
-/// left for it.
-fn quote_after_answer(
-    decoder: &mut dyn Decoder<'_>,
-    prompt: &[u32],
-    generation: &Generation,
-    (text, quotable): (&str, &[Span]),
-    (question, answer): (&str, &str),
-    limit: usize,
-) -> Result<Option<(usize, usize)>> {
-    let model = decoder.model();
-    let tokenizer = &model.tokenizer;
-    // A length-capped answer's last token was sampled, not yet read.
-    if decoder.position() < prompt.len() + generation.tokens.len() {
-        if let Some(&last) = generation.tokens.last() {
-            decoder.forward(&[last], Logits::Last)?;
-        }
-    }
-    let lead_in = tokenizer.encode_text_continued(QUOTE_LEAD_IN)?;
-    if decoder.position() + lead_in.len() + QUOTE_MAX_TOKENS > limit {
-        return Ok(None);
-    }
-    let mut closers = model.chat.stop_tokens.clone();
-    for mark in ["\"", "\".", "\",", "\"\n", "\"\n\n"] {
-        if let [id] = tokenizer.encode_text(mark)?[..] {
-            closers.push(id);
-        }
-    }
-    let source = QuoteSource::new(tokenizer, text)?;
-    let passages: Vec<(usize, usize)> =
-        crate::ask::quote_candidates(text, quotable, question, answer, QUOTE_CANDIDATES)
-            .into_iter()
-            .map(|s| (s.start, s.end))
-            .collect();
-    let copied = choose_quote(
-        decoder,
-        &lead_in,
-        &source,
-        &passages,
-        &closers,
-        QUOTE_MAX_TOKENS,
-    )?;
-    Ok(copied.map(|c| (c.start, c.end)))
 }

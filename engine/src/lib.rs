@@ -1,5 +1,6 @@
 //! folio's engine: the LLM runtime (model fetch, GGUF loading, tokenizer,
-//! forward pass, generation) and, as they land, the strategies and the router.
+//! forward pass, generation), the answer's grounding (quote and answerability), the three
+//! strategies and the router that picks one per question.
 
 pub mod answer;
 pub mod ask;
@@ -7,6 +8,7 @@ pub mod calibrate;
 pub mod compress;
 pub mod device;
 pub mod gpu;
+pub mod grounding;
 pub mod llm;
 pub mod models;
 pub mod router;

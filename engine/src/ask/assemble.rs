@@ -11,7 +11,7 @@ use super::tradeoffs::{
     TradeOffs, NOT_IN_DOCUMENTS,
 };
 use super::{abstain, AskOptions, Corpus, Models, Plan};
-use crate::answer::Grounding;
+use crate::grounding::Grounding;
 use crate::router::{cost, DeviceProfile, ModelLimits, PlannedAttention, StageSeconds, Strategy};
 
 /// The answer to `plan` with its trade-offs, from `run`.

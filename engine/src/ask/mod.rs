@@ -55,7 +55,7 @@ pub struct AskOptions {
     pub self_route: bool,
     /// Progress bars for indexing.
     pub progress: bool,
-    /// Quote and score each answer ([`crate::answer::Grounding`]), and
+    /// Quote and score each answer ([`crate::grounding::Grounding`]), and
     /// abstain below [`AskOptions::min_confidence`].
     pub ground: bool,
     /// `--min-confidence`: an answer whose answerability is lower is not
