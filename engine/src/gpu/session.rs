@@ -170,6 +170,17 @@ impl<'g> GpuSession<'g> {
         self.len
     }
 
+    /// Forgets the cached tokens from `len` on: positions come from the
+    /// cached length and later writes overwrite the rest, so cutting is
+    /// setting the length. `false` when `len` is past what is cached.
+    pub fn truncate(&mut self, len: usize) -> bool {
+        if len > self.len {
+            return false;
+        }
+        self.len = len;
+        true
+    }
+
     /// Forgets the conversation (the cache's memory is kept for the next one).
     pub fn reset(&mut self) {
         self.len = 0;
@@ -459,6 +470,9 @@ impl<'g> crate::llm::Decoder<'g> for GpuDecoder<'g> {
     }
     fn prefill_chunk(&self) -> usize {
         self.session.options().prefill_chunk
+    }
+    fn truncate(&mut self, len: usize) -> bool {
+        self.session.truncate(len)
     }
     fn read_stats(&self) -> crate::llm::ReadStats {
         crate::llm::ReadStats {

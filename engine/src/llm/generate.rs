@@ -30,8 +30,7 @@ pub trait Decoder<'m> {
     fn read_stats(&self) -> ReadStats;
     /// Forgets every cached token from `len` on, so alternatives can be
     /// scored from one shared prefix; `false` (nothing changed) where the
-    /// cache cannot be cut (int8 keys, sparse attention's summaries, the
-    /// GPU).
+    /// cache cannot be cut (int8 keys, sparse attention's summaries).
     fn truncate(&mut self, _len: usize) -> bool {
         false
     }
