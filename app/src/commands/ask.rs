@@ -68,6 +68,14 @@ pub fn run(args: AskArgs) -> Result<()> {
         return print_json(&answer);
     }
     println!();
+    let support = &answer.trade_offs.support;
+    if let (Some(_), Some(score)) = (&support.withheld_answer, support.answerability) {
+        // The streamed text was the reader's; what folio answers is this.
+        println!(
+            "→ {} (the answer above is withheld: answerability {score:.2}, below {:.2})",
+            answer.answer, support.min_confidence
+        );
+    }
     card::print(&answer);
     Ok(())
 }
