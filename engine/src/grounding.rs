@@ -1,7 +1,7 @@
 //! What stands behind an answer: right after answering, in the same cache,
 //! the reader quotes the sentence of what it read that states its answer
 //! (copy-constrained, [`crate::llm::quote`]), then says on a fresh short
-//! prompt whether that quote states the answer; its probability of "yes"
+//! prompt whether that quote answers the question; its probability of "yes"
 //! is the answer's answerability.
 
 use std::time::Instant;
@@ -29,8 +29,8 @@ pub struct Grounding {
     pub quote: Option<(usize, usize)>,
     /// The quoted bytes (empty without a quote).
     pub quote_text: String,
-    /// The model's probability of "yes" to whether the quote states the
-    /// answer and the answer agrees with it (0 without a quote).
+    /// The model's probability of "yes" to whether the quote answers the
+    /// question (0 without a quote).
     pub answerability: f64,
     /// Mean log-probability of the answer's own tokens.
     pub answer_logprob: f64,
@@ -61,10 +61,9 @@ pub fn ground(
     )?;
     let quote_text = quote.map_or("", |(a, b)| &text[a..b]).to_string();
     let answerability = if quote.is_some() {
-        let check = model.chat.render(
-            &model.tokenizer,
-            &support_check(&quote_text, question, answer),
-        )?;
+        let check = model
+            .chat
+            .render(&model.tokenizer, &support_check(&quote_text, question))?;
         yes_probability(decoder, &check)?
     } else {
         0.0

@@ -173,14 +173,17 @@ pub fn document_qa(document: &str, question: &str) -> Vec<ChatMessage> {
 /// text it read (the quote itself is copy-constrained).
 pub const QUOTE_LEAD_IN: &str = "\n\nThe sentence of the document that states this: \"";
 
-/// The conversation that asks the model whether `quote` answers `question`
-/// as `answer` says: its probability of "yes" is the answer's answerability.
-pub fn support_check(quote: &str, question: &str, answer: &str) -> Vec<ChatMessage> {
+/// The conversation that asks the model whether `quote` (the passage it
+/// quoted for its answer) answers `question` itself: its probability of
+/// "yes" is the answer's answerability. Of the wordings measured on SQuAD
+/// v2 (BENCHMARKS.md, "Answerability"), asking about the exact question
+/// without the proposed answer separated right answers from the rest best.
+pub fn support_check(quote: &str, question: &str) -> Vec<ChatMessage> {
     vec![ChatMessage::new(
         Role::User,
         format!(
-            "Text: \"{quote}\"\n\nQuestion: {question}\nProposed answer: {answer}\n\n\
-             Is the proposed answer stated in the text? Reply with yes or no."
+            "Text: \"{quote}\"\n\nQuestion: {question}\n\n\
+             Does the text answer this exact question? Reply with yes or no."
         ),
     )]
 }
