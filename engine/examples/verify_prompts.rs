@@ -1,8 +1,15 @@
-//! Research tool: re-scores recorded answers (an eval's results.jsonl) with
-//! alternative answerability prompts and prints each one's AUROC.
+//! Research tool: re-scores recorded answers (an eval's results.jsonl, run
+//! with `--min-confidence 0`) with alternative answerability prompts and
+//! prints each one's AUROC (answers worth keeping against the rest); with
+//! an output path, writes the records re-scored by the engine's own check.
+//!
+//! `cargo run --release -p folio-engine --example verify_prompts -- MODEL RESULTS.jsonl [OUT.jsonl]`
 use folio_engine::llm::quote::yes_probability;
 use folio_engine::llm::{ChatMessage, Role, Session, SessionOptions};
 use folio_engine::models::load_model;
+
+/// A prompt from (question, quote, answer).
+type Prompt = Box<dyn Fn(&str, &str, &str) -> String>;
 
 fn auroc(pos: &[f64], neg: &[f64]) -> f64 {
     let mut w = 0.0;
@@ -28,7 +35,7 @@ fn main() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let variants: Vec<(&str, Box<dyn Fn(&str, &str, &str) -> String>)> = vec![
+    let variants: Vec<(&str, Prompt)> = vec![
         (
             "current",
             Box::new(|q: &str, qu: &str, a: &str| {

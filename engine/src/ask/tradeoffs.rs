@@ -181,7 +181,8 @@ pub struct Support {
     /// Sentences of the text read that support the answer (none when it was not found).
     pub evidence: Vec<Evidence>,
     /// The answer says the documents read do not contain it, or is not
-    /// supported by them (answerability, else `word_overlap`).
+    /// supported by them (answerability below the threshold, or too little
+    /// `word_overlap`).
     pub not_found: bool,
     /// Fraction of the answer's own words that occur in the text read.
     pub word_overlap: f64,
