@@ -59,6 +59,7 @@ pub fn ground(
         (question, answer),
         limit,
     )?;
+    let quote = quote.filter(|&(a, b)| text.get(a..b).is_some());
     let quote_text = quote.map_or("", |(a, b)| &text[a..b]).to_string();
     let answerability = if quote.is_some() {
         let check = model

@@ -150,7 +150,7 @@ fn quote_in_documents(corpus: &Corpus, context: &Context, grounding: &Grounding)
         .to_docs(Span { start, end })
         .into_iter()
         .max_by_key(|(_, s)| s.end - s.start)?;
-    let text = &corpus.docs[doc].text[span.start..span.end];
+    let text = corpus.docs[doc].text.get(span.start..span.end)?;
     Some(Quote {
         path: corpus.docs[doc].path.clone(),
         span,

@@ -73,7 +73,7 @@ pub struct Copied {
 impl Copied {
     /// The quote: the source's own bytes at [`Copied::start`]..[`Copied::end`].
     pub fn text<'a>(&self, source: &QuoteSource<'a>) -> &'a str {
-        &source.text[self.start..self.end]
+        source.text.get(self.start..self.end).unwrap_or_default()
     }
 }
 
@@ -157,7 +157,11 @@ pub fn copy_quote(
         source.offsets[first].0,
         source.offsets[first + copied - 1].1,
     );
-    let raw = &source.text[a..b];
+    // Token offsets fall on character boundaries; a tokenizer that broke
+    // that gives no quote rather than a panic.
+    let Some(raw) = source.text.get(a..b) else {
+        return Ok(None);
+    };
     let start = a + (raw.len() - raw.trim_start().len());
     let end = b - (raw.len() - raw.trim_end().len());
     if start >= end {
@@ -239,7 +243,11 @@ pub fn choose_quote(
         return Ok(None);
     };
     let (a, b) = (source.offsets[first].0, source.offsets[last - 1].1);
-    let raw = &source.text[a..b];
+    // Token offsets fall on character boundaries; a tokenizer that broke
+    // that gives no quote rather than a panic.
+    let Some(raw) = source.text.get(a..b) else {
+        return Ok(None);
+    };
     let start = a + (raw.len() - raw.trim_start().len());
     let end = b - (raw.len() - raw.trim_end().len());
     Ok((start < end).then_some(Copied {
