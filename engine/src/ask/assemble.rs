@@ -141,9 +141,9 @@ pub(super) fn answer(
     }
 }
 
-/// The reader's quote, from the context it read to its document: the
-/// longest piece of one document it covers (a quote never spans a file
-/// header in practice), checked against the document's bytes.
+/// The reader's quote, from the context it read to its document (quotes
+/// come from one document run, so there is one piece; the longest is taken
+/// all the same), checked against the document's bytes.
 fn quote_in_documents(corpus: &Corpus, context: &Context, grounding: &Grounding) -> Option<Quote> {
     let (start, end) = grounding.quote?;
     let (doc, span) = context
