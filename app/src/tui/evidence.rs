@@ -91,10 +91,10 @@ fn cited(a: &Answer) -> Vec<(&'static str, Evidence)> {
         .collect()
 }
 
-fn header(label: &str, e: &Evidence, i: usize, n: usize) -> Line<'static> {
+fn header(e: &Evidence, i: usize, n: usize) -> Line<'static> {
     Line::from(vec![
         Span::styled(
-            format!("[{}/{n}] {label} · {} ", i + 1, file_name(&e.path)),
+            format!("[{}/{n}] {} ", i + 1, file_name(&e.path)),
             Style::new().add_modifier(Modifier::BOLD),
         ),
         Span::raw(format!("bytes {}–{} ", e.span.start, e.span.end)),
@@ -114,10 +114,15 @@ impl Widget for EvidencePane<'_> {
         let dim = Style::new().fg(Color::DarkGray);
         let evidence = self.answer.map(cited).unwrap_or_default();
         let n = evidence.len();
+        // The title names what is shown: the reader's quote, the closest
+        // passage to a withheld answer, or a sentence sharing its words.
+        let label = evidence
+            .get(self.selected % n.max(1))
+            .map_or("evidence", |(label, _)| *label);
         let title = if n > 1 {
-            format!(" evidence {}/{n} (Tab: next) ", self.selected % n + 1)
+            format!(" {label} {}/{n} (Tab: next) ", self.selected % n + 1)
         } else {
-            " evidence ".to_string()
+            format!(" {label} ")
         };
         let lines = match (self.answer, evidence.get(self.selected % n.max(1))) {
             (None, _) => vec![Line::styled(
@@ -132,12 +137,12 @@ impl Widget for EvidencePane<'_> {
                 },
                 dim,
             )],
-            (Some(_), Some((label, e))) => {
+            (Some(_), Some((_, e))) => {
                 let mark = Style::new()
                     .fg(Color::Black)
                     .bg(Color::Yellow)
                     .add_modifier(Modifier::BOLD);
-                let mut lines = vec![header(label, e, self.selected % n, n), Line::raw("")];
+                let mut lines = vec![header(e, self.selected % n, n), Line::raw("")];
                 match self.docs.iter().find(|d| d.path == e.path) {
                     Some(d) => lines.extend(source_lines(&d.text, e.span.start, e.span.end, mark)),
                     None => lines.push(Line::styled(e.text.clone(), mark)),

@@ -177,7 +177,7 @@ fn evidence_pane_opens_the_source_with_the_span_highlighted() {
     assert_eq!(
         lines[1].trim_end_matches(['│', ' ']),
         format!(
-            "│[1/1] evidence · tides.txt bytes {}–{} (verified in the source)",
+            "│[1/1] tides.txt bytes {}–{} (verified in the source)",
             e.span.start, e.span.end
         )
     );
