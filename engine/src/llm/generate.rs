@@ -268,7 +268,8 @@ pub fn token_losses(session: &mut dyn Decoder<'_>, tokens: &[u32]) -> Result<Vec
     Ok(losses)
 }
 
-fn negative_log_likelihood(logits: &[f32], target: u32) -> f64 {
+/// `-ln softmax(logits)[target]`.
+pub(crate) fn negative_log_likelihood(logits: &[f32], target: u32) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let log_z = max
         + logits

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 
-use super::generate::Decoder;
+use super::generate::{negative_log_likelihood, Decoder};
 use super::model::Logits;
 use super::tokenizer::TextTokenizer;
 
@@ -38,6 +38,29 @@ impl<'t> QuoteSource<'t> {
     /// The source has no tokens (nothing can be quoted).
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    /// The first token that reaches past byte `at` (the one a passage
+    /// starting there starts with; `len()` when none does).
+    fn token_at(&self, at: usize) -> usize {
+        self.offsets.partition_point(|o| o.1 <= at)
+    }
+
+    /// The `tokens` tokens from `first` as a quote: their bytes, surrounding
+    /// whitespace trimmed. Token offsets fall on character boundaries; a
+    /// tokenizer that broke that gives no quote rather than a panic, as does
+    /// a run that is only whitespace.
+    fn copied(&self, first: usize, tokens: usize) -> Option<Copied> {
+        let (a, b) = (self.offsets[first].0, self.offsets[first + tokens - 1].1);
+        let raw = self.text.get(a..b)?;
+        let start = a + (raw.len() - raw.trim_start().len());
+        let end = b - (raw.len() - raw.trim_end().len());
+        (start < end).then_some(Copied {
+            first_token: first,
+            tokens,
+            start,
+            end,
+        })
     }
 
     /// Token `i` begins a character (a quote may start there).
@@ -102,7 +125,7 @@ pub fn copy_quote(
     let mut open: Vec<(usize, usize)> = passages
         .iter()
         .filter_map(|&(a, b)| {
-            let first = source.offsets.partition_point(|o| o.1 <= a);
+            let first = source.token_at(a);
             (first < n && source.offsets[first].0 < b).then_some((first, b))
         })
         .filter(|&(p, _)| source.starts_char(p))
@@ -153,26 +176,7 @@ pub fn copy_quote(
     else {
         return Ok(None);
     };
-    let (a, b) = (
-        source.offsets[first].0,
-        source.offsets[first + copied - 1].1,
-    );
-    // Token offsets fall on character boundaries; a tokenizer that broke
-    // that gives no quote rather than a panic.
-    let Some(raw) = source.text.get(a..b) else {
-        return Ok(None);
-    };
-    let start = a + (raw.len() - raw.trim_start().len());
-    let end = b - (raw.len() - raw.trim_end().len());
-    if start >= end {
-        return Ok(None);
-    }
-    Ok(Some(Copied {
-        first_token: first,
-        tokens: copied,
-        start,
-        end,
-    }))
+    Ok(source.copied(first, copied))
 }
 
 /// The quote the model finds likeliest: each of `passages` (from its
@@ -199,7 +203,7 @@ pub fn choose_quote(
     let runs: Vec<(usize, usize)> = passages
         .iter()
         .filter_map(|&(a, b)| {
-            let first = source.offsets.partition_point(|o| o.1 <= a);
+            let first = source.token_at(a);
             let mut last = source
                 .offsets
                 .partition_point(|o| o.0 < b)
@@ -242,20 +246,7 @@ pub fn choose_quote(
     let Some((_, (first, last))) = best else {
         return Ok(None);
     };
-    let (a, b) = (source.offsets[first].0, source.offsets[last - 1].1);
-    // Token offsets fall on character boundaries; a tokenizer that broke
-    // that gives no quote rather than a panic.
-    let Some(raw) = source.text.get(a..b) else {
-        return Ok(None);
-    };
-    let start = a + (raw.len() - raw.trim_start().len());
-    let end = b - (raw.len() - raw.trim_end().len());
-    Ok((start < end).then_some(Copied {
-        first_token: first,
-        tokens: last - first,
-        start,
-        end,
-    }))
+    Ok(source.copied(first, last - first))
 }
 
 /// The id of `id`'s text without its leading space (`Ġ`, `▁`, ` `), when
@@ -276,9 +267,7 @@ fn without_leading_space(tokenizer: &TextTokenizer, id: u32) -> u32 {
 
 /// `ln softmax(logits)[token]`.
 fn log_softmax_at(logits: &[f32], token: u32) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
-    logits[token as usize] as f64 - max - z.ln()
+    -negative_log_likelihood(logits, token)
 }
 
 /// Probability the model gives "yes" over "no" as the first token of its
