@@ -4,6 +4,7 @@
 use folio_engine::ask::context::file_name;
 use folio_engine::ask::{says_not_found, Answer, TradeOffs};
 use folio_engine::llm::RopeScaling;
+use folio_engine::prefix_cache::PrefixReport;
 use folio_engine::router::Strategy;
 
 use crate::output::human_bytes;
@@ -91,6 +92,9 @@ pub fn lines(a: &Answer) -> Vec<String> {
         human_bytes(t.read.stats.kv_cache_bytes as u64),
         t.read.stats.kv_dtype
     ));
+    if let Some(line) = t.read.prefix_cache.as_ref().and_then(prefix_text) {
+        out.push(format!("prefix      {line}"));
+    }
     out.push("time        stage       predicted   measured".into());
     for s in &t.cost.stages {
         out.push(format!(
@@ -296,4 +300,34 @@ pub fn rope_text(scaling: RopeScaling, beyond: bool, trained: usize) -> String {
     } else {
         format!("{rope} (within the trained {trained} positions)")
     }
+}
+
+/// What the document prefix cache did for a read, in words: tokens restored
+/// and the prefill they spared, or what was saved for the next question,
+/// or why neither happened; `None` when it did nothing worth a line.
+pub fn prefix_text(p: &PrefixReport) -> Option<String> {
+    let notice = p
+        .notice
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    if let Some(source) = p.source {
+        let spared = p
+            .replaced_prefill_seconds
+            .map(|s| format!("; their prefill took {s:.1} s when saved"))
+            .unwrap_or_default();
+        return Some(format!(
+            "{} document tokens restored from {source} in {:.2} s{spared}{notice}",
+            p.reused_tokens, p.restore_seconds
+        ));
+    }
+    if p.saved_tokens > 0 {
+        return Some(format!(
+            "{} document tokens saved for the next question ({}, {:.2} s){notice}",
+            p.saved_tokens,
+            human_bytes(p.saved_bytes),
+            p.save_seconds
+        ));
+    }
+    p.notice.clone()
 }

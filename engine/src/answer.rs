@@ -10,9 +10,10 @@ use serde::Serialize;
 use crate::device::Placement;
 use crate::grounding::{ground, Grounding};
 use crate::llm::{
-    document_qa, generate, GenerateOptions, Model, ReadStats, RopeScaling, SessionOptions,
-    StopReason,
+    document_qa, generate, Decoder, GenerateOptions, Logits, Model, ReadStats, RopeScaling,
+    SessionOptions, StopReason,
 };
+use crate::prefix_cache::{document_prefix_len, PrefixCache, PrefixKey, PrefixReport};
 
 /// Seconds spent in each stage of one answer.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,6 +67,9 @@ pub struct AnswerReport {
     /// is one (not a refusal, not cancelled).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grounding: Option<Grounding>,
+    /// What the prefix cache reused or saved, when the read used one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<PrefixReport>,
 }
 
 /// Options of a full-context answer.
@@ -81,6 +85,9 @@ pub struct AnswerOptions {
     /// After the answer, copy a supporting quote and score answerability
     /// ([`Grounding`]).
     pub ground: bool,
+    /// Reuse the document's prompt prefix from here when it was read
+    /// before, and save it for the next question (full reads).
+    pub prefix_cache: Option<std::sync::Arc<PrefixCache>>,
 }
 
 /// Reads all of `document` and answers `question`, streaming the answer's text
@@ -162,7 +169,31 @@ pub fn answer_from_context(
         );
     }
     let (mut decoder, device_note) = options.device.decoder(model, &options.session)?;
-    let generation = generate(decoder.as_mut(), &prompt, &options.generate, limit, on_text)?;
+    let total = prompt.len() + options.generate.max_new_tokens;
+    let prefix = match &options.prefix_cache {
+        Some(_) if options.generate.cancelled() => None,
+        Some(cache) if decoder.kv_cache().is_some() => Some(read_prefix(
+            cache,
+            model,
+            (id, text),
+            (&prompt, total),
+            decoder.as_mut(),
+            &options.session,
+        )?),
+        Some(_) => Some(PrefixStep::unsupported()),
+        None => None,
+    };
+    let start = prefix.as_ref().map_or(0, |p| p.start);
+    let mut generation = generate(
+        decoder.as_mut(),
+        &prompt[start..],
+        &options.generate,
+        limit,
+        on_text,
+    )?;
+    // The prefill covers the whole prompt but what was restored.
+    generation.prefill_seconds += prefix.as_ref().map_or(0.0, |p| p.prefill_seconds);
+    generation.prompt_tokens = prompt.len() - prefix.as_ref().map_or(0, |p| p.report.reused_tokens);
     let read = decoder.read_stats();
     let beyond_trained_range = decoder.position() > trained;
     let answer = generation.text.trim().to_string();
@@ -181,6 +212,9 @@ pub fn answer_from_context(
     } else {
         None
     };
+    if let (Some(cache), Some(step)) = (&options.prefix_cache, &prefix) {
+        step.keep_in_memory(cache, decoder.as_mut());
+    }
     Ok(AnswerReport {
         model: model.config.name.clone(),
         document_id: id.to_string(),
@@ -203,5 +237,106 @@ pub fn answer_from_context(
         prefill_tok_per_s: generation.prefill_tok_per_s(),
         decode_tok_per_s: generation.decode_tok_per_s(),
         grounding,
+        prefix: prefix.map(|p| p.report),
     })
+}
+
+/// The prompt's document prefix, restored from the cache or prefilled by
+/// itself and saved: where the read of the rest starts.
+struct PrefixStep {
+    key: Option<PrefixKey>,
+    tokens: Vec<u32>,
+    /// Prompt tokens already in the decoder's cache.
+    start: usize,
+    /// Seconds prefilling the prefix took (0 when restored).
+    prefill_seconds: f64,
+    /// A copy to keep in memory, for a cache that cannot be cut back.
+    snapshot: Option<crate::llm::KvCache>,
+    report: PrefixReport,
+}
+
+impl PrefixStep {
+    fn unsupported() -> Self {
+        Self {
+            key: None,
+            tokens: Vec::new(),
+            start: 0,
+            prefill_seconds: 0.0,
+            snapshot: None,
+            report: PrefixReport {
+                notice: Some(
+                    "the GPU session does not keep its KV cache between questions yet".into(),
+                ),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Leaves the prefix in `cache`'s memory slot (when it keeps one): the
+    /// decoder's cache cut back to the prefix, or the copy made before.
+    fn keep_in_memory(&self, cache: &PrefixCache, decoder: &mut dyn Decoder<'_>) {
+        let (Some(key), true) = (&self.key, cache.keeps_memory()) else {
+            return;
+        };
+        let kept = match &self.snapshot {
+            Some(copy) => Some(copy.clone()),
+            None => decoder
+                .take_kv()
+                .filter(|_| self.start > 0)
+                .and_then(|mut kv| kv.truncate(self.start).then_some(kv)),
+        };
+        if let Some(kv) = kept {
+            let seconds = self
+                .report
+                .replaced_prefill_seconds
+                .unwrap_or(self.prefill_seconds);
+            cache.remember(key, &self.tokens, kv, seconds);
+        }
+    }
+}
+
+/// Restores the document prefix of `prompt` from `cache`, or prefills it
+/// by itself and saves it there.
+fn read_prefix(
+    cache: &PrefixCache,
+    model: &Model,
+    (id, text): (&str, &str),
+    (prompt, total): (&[u32], usize),
+    decoder: &mut dyn Decoder<'_>,
+    session: &SessionOptions,
+) -> Result<PrefixStep> {
+    let key = PrefixKey::new(model, session, text, id, total)?;
+    let restored = cache.restore(&key, prompt, decoder, total);
+    let mut step = PrefixStep {
+        key: Some(key),
+        tokens: Vec::new(),
+        start: restored.reused_tokens,
+        prefill_seconds: 0.0,
+        snapshot: None,
+        report: restored,
+    };
+    if step.start == 0 {
+        let prefix = document_prefix_len(model, text, prompt)?;
+        if prefix == 0 {
+            return Ok(step);
+        }
+        decoder.declare_length(total);
+        let t = Instant::now();
+        decoder.forward(&prompt[..prefix], Logits::Last)?;
+        step.prefill_seconds = t.elapsed().as_secs_f64();
+        step.start = prefix;
+        let kv = decoder.kv_cache().expect("checked by the caller");
+        let key = step.key.as_ref().expect("set above");
+        let saved = cache.save(key, &prompt[..prefix], kv, step.prefill_seconds);
+        step.report = PrefixReport {
+            notice: step.report.notice.or(saved.notice.clone()),
+            ..saved
+        };
+    }
+    step.tokens = prompt[..step.start].to_vec();
+    let kv = decoder.kv_cache().expect("checked by the caller");
+    if cache.keeps_memory() && !kv.cuttable() {
+        step.snapshot = Some(kv.clone());
+    }
+    Ok(step)
 }

@@ -1,5 +1,6 @@
 //! folio's engine: the LLM runtime (model fetch, GGUF loading, tokenizer,
-//! forward pass, generation), the answer's grounding (quote and answerability), the three
+//! forward pass, generation), the answer's grounding (quote and answerability), the
+//! prefix cache that lets a document be read once and asked many times, the three
 //! strategies and the router that picks one per question.
 
 pub mod answer;
@@ -11,5 +12,6 @@ pub mod gpu;
 pub mod grounding;
 pub mod llm;
 pub mod models;
+pub mod prefix_cache;
 pub mod router;
 pub mod threads;

@@ -124,6 +124,19 @@ pub struct ReadArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub generation: GenerationArgs,
+    #[command(flatten)]
+    pub kv_cache: KvCacheArgs,
+}
+
+/// Where full reads keep a document's prompt prefix for the next question
+/// (`read`, `ask`, `tui`).
+#[derive(Debug, Args, Clone)]
+pub struct KvCacheArgs {
+    /// Most bytes of saved document prefixes on disk ($FOLIO_HOME/kv-cache;
+    /// least recently used out first), e.g. `4GiB`; `0` saves none and
+    /// reuses none. `folio cache list` shows them.
+    #[arg(long, default_value = "4GiB")]
+    pub kv_cache_max: String,
 }
 
 /// `folio ask`: the router's answer with its trade-off card.
@@ -196,6 +209,8 @@ pub struct PlanArgs {
     /// support is then judged by word overlap only).
     #[arg(long)]
     pub no_quote: bool,
+    #[command(flatten)]
+    pub kv_cache: KvCacheArgs,
 }
 
 /// A `--min-confidence` value: a number in [0, 1].

@@ -3,6 +3,7 @@
 //! defaults that depend on folio's home folder.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use folio_engine::answer::AnswerOptions;
@@ -13,9 +14,12 @@ use folio_engine::llm::{
     AttentionMode, GenerateOptions, KvDtype, Model, RopeScaling, Sampling, SessionOptions,
     SparseConfig,
 };
+use folio_engine::prefix_cache::PrefixCache;
 use folio_engine::router::Budget;
 
-use super::{AskArgs, AttentionArg, BudgetArgs, GenerationArgs, KvArg, LongContextArgs, RopeArg};
+use super::{
+    AskArgs, AttentionArg, BudgetArgs, GenerationArgs, KvArg, KvCacheArgs, LongContextArgs, RopeArg,
+};
 
 /// The attention mode the flags ask for.
 pub fn attention_mode(args: &LongContextArgs) -> Result<AttentionMode> {
@@ -197,6 +201,24 @@ pub fn ask_options(args: &AskArgs) -> Result<AskOptions> {
         progress: !args.json,
         ground: !args.plan.no_quote,
         min_confidence: args.plan.min_confidence,
+        prefix_cache: prefix_cache(&args.plan.kv_cache, false)?,
+    })
+}
+
+/// The prefix cache `--kv-cache-max` asks for: on disk unless it is 0, and
+/// with the last prefix kept in memory when `keep_last` (the TUI).
+pub fn prefix_cache(args: &KvCacheArgs, keep_last: bool) -> Result<Option<Arc<PrefixCache>>> {
+    let max = parse_bytes(&args.kv_cache_max)?.unwrap_or(u64::MAX);
+    Ok(match (max, keep_last) {
+        (0, false) => None,
+        (0, true) => Some(Arc::new(PrefixCache::in_memory())),
+        (max, false) => Some(Arc::new(PrefixCache::on_disk(
+            PrefixCache::default_dir(),
+            max,
+        ))),
+        (max, true) => Some(Arc::new(
+            PrefixCache::on_disk(PrefixCache::default_dir(), max).keeping_last_in_memory(),
+        )),
     })
 }
 
@@ -231,5 +253,6 @@ pub fn answer_options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions
         session,
         device: place(model, request),
         ground: true,
+        prefix_cache: None,
     })
 }

@@ -80,6 +80,27 @@ pub enum Command {
     /// Put the product brief's long-context claims next to the measurements
     /// of the benches and evals (markdown).
     SeedClaims(SeedClaimsArgs),
+    /// List or clear the document prefixes full reads saved so that later
+    /// questions about the same document skip their prefill.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Show each saved prefix: what was read, by which model, its tokens
+    /// and bytes, and when it was last used.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every saved prefix (only folio's cache files are touched).
+    Clear {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod bench_attention;
 mod bench_context;
 mod bench_llm;
 mod bench_router;
+mod cache;
 pub(crate) mod calibrate;
 mod compress;
 mod eval;
@@ -47,5 +48,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::run(args, cli.threads),
         Command::Eval(args) => eval::run_eval(args),
         Command::SeedClaims(args) => eval::seed_claims(args),
+        Command::Cache { action } => cache::run(action),
     }
 }

@@ -4,8 +4,9 @@ use std::io::Write;
 
 use anyhow::Result;
 use folio_corpora::{bundled, Document};
-use folio_engine::answer::{answer_from_document, AnswerReport};
+use folio_engine::answer::{answer_from_document, AnswerOptions, AnswerReport};
 use folio_engine::models::load_model;
+use folio_engine::prefix_cache::PrefixCache;
 
 use crate::cli::{convert, DemoArgs, GenerationArgs, ReadArgs};
 use crate::output::{human_bytes, print_json};
@@ -13,18 +14,27 @@ use crate::output::{human_bytes, print_json};
 pub fn demo(args: DemoArgs) -> Result<()> {
     let case = bundled::demo_case();
     let question = args.question.unwrap_or_else(|| case.question.to_string());
-    answer(&case.document, &question, &args.generation)
+    answer(&case.document, &question, &args.generation, None)
 }
 
 pub fn read(args: ReadArgs) -> Result<()> {
     let document = Document::from_path(&args.file)?;
-    answer(&document, &args.question, &args.generation)
+    let cache = convert::prefix_cache(&args.kv_cache, false)?;
+    answer(&document, &args.question, &args.generation, cache)
 }
 
-fn answer(document: &Document, question: &str, g: &GenerationArgs) -> Result<()> {
+fn answer(
+    document: &Document,
+    question: &str,
+    g: &GenerationArgs,
+    prefix_cache: Option<std::sync::Arc<PrefixCache>>,
+) -> Result<()> {
     // A first run fetches the model before loading it; only the load is timed.
     let model = load_model(&g.model, true)?;
-    let options = convert::answer_options(g, &model)?;
+    let options = AnswerOptions {
+        prefix_cache,
+        ..convert::answer_options(g, &model)?
+    };
     let load_seconds = model.load_seconds;
     if !g.json {
         eprintln!(
@@ -99,6 +109,9 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
         "time          load {load_seconds:.1} s · tokenize {:.2} s · prefill {:.1} s ({:.0} tok/s) · decode {:.1} s ({} tokens, {:.1} tok/s)",
         r.seconds.tokenize, r.seconds.prefill, r.prefill_tok_per_s, r.seconds.decode, r.generated_tokens, r.decode_tok_per_s
     );
+    if let Some(line) = r.prefix.as_ref().and_then(crate::card::prefix_text) {
+        eprintln!("prefix        {line}");
+    }
     if let Some(g) = &r.grounding {
         eprintln!(
             "confidence    {:.2} answerability (the reader's probability that its quote states the answer; quote and check {:.1} s)",

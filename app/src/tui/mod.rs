@@ -73,7 +73,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
     let _diverted = crate::notices::divert(move |text| {
         let _ = status.send(WorkerEvent::Status(text));
     });
-    let worker = worker::spawn(
+    let mut worker = worker::spawn(
         WorkerConfig {
             paths,
             label,
@@ -84,6 +84,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
         },
         tx,
     )?;
+    worker.prefix_cache = crate::cli::convert::prefix_cache(&args.plan.kv_cache, true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -138,6 +139,7 @@ fn options(app: &App, args: &TuiArgs, worker: &Worker) -> Result<AskOptions> {
         progress: false,
         ground: !args.plan.no_quote,
         min_confidence: args.plan.min_confidence,
+        prefix_cache: worker.prefix_cache.clone(),
     })
 }
 

@@ -37,6 +37,8 @@ pub struct WorkerConfig {
 pub struct Worker {
     pub requests: mpsc::Sender<Request>,
     pub cancel: Arc<AtomicBool>,
+    /// Full reads keep the document's prefix here between questions.
+    pub prefix_cache: Option<Arc<folio_engine::prefix_cache::PrefixCache>>,
 }
 
 /// Starts the worker thread; its events arrive on `events`.
@@ -61,6 +63,7 @@ pub fn spawn(config: WorkerConfig, events: UnboundedSender<WorkerEvent>) -> Resu
     Ok(Worker {
         requests,
         cancel: Arc::new(AtomicBool::new(false)),
+        prefix_cache: None,
     })
 }
 

@@ -110,6 +110,7 @@ pub(super) fn answer(
             trained_context: report.trained_context,
             generated_tokens: report.generated_tokens,
             stop_reason: report.stop_reason,
+            prefix_cache: report.prefix.clone(),
         },
         cost: Cost {
             predicted_seconds: predicted.total(),

@@ -62,6 +62,9 @@ pub struct AskOptions {
     /// kept (Self-Route widens the read, else "not in the documents");
     /// `None`: the model's calibrated threshold ([`abstain::min_confidence`]).
     pub min_confidence: Option<f64>,
+    /// Where full reads keep their document prefix for the next question
+    /// (and find it again); `None`: every full read prefills it all.
+    pub prefix_cache: Option<std::sync::Arc<crate::prefix_cache::PrefixCache>>,
 }
 
 impl Default for AskOptions {
@@ -78,6 +81,7 @@ impl Default for AskOptions {
             progress: false,
             ground: true,
             min_confidence: None,
+            prefix_cache: None,
         }
     }
 }

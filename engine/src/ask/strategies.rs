@@ -76,12 +76,21 @@ pub(super) fn run(
         session: session_for(models, strategy),
         device: models.device.cloned().unwrap_or_default(),
         ground: options.ground,
+        // A retrieved or compressed context changes with each question;
+        // only the whole corpus is a prefix worth keeping.
+        prefix_cache: matches!(strategy, Strategy::Full { .. })
+            .then(|| options.prefix_cache.clone())
+            .flatten(),
     };
     let mut on_text = |piece: &str| on(AskEvent::Text(piece));
     let runs = gathered.context.document_runs();
+    let label = match strategy {
+        Strategy::Full { .. } => corpus_label(corpus),
+        _ => "context".to_string(),
+    };
     let report = answer_from_context(
         models.answerer,
-        "context",
+        &label,
         (&gathered.context.text, &runs),
         question,
         &answer_options,
@@ -100,6 +109,20 @@ pub(super) fn run(
         measured,
         compressed_source_tokens: gathered.compressed_source_tokens,
     })
+}
+
+/// The corpus in a few words (its first file and how many more), naming a
+/// full read in errors and in `folio cache list`.
+fn corpus_label(corpus: &Corpus) -> String {
+    let first = corpus
+        .docs
+        .first()
+        .map(|d| super::context::file_name(&d.path).to_string())
+        .unwrap_or_default();
+    match corpus.docs.len() {
+        0 | 1 => first,
+        n => format!("{first} (+{} more)", n - 1),
+    }
 }
 
 /// The answerer's session for `strategy`: the model's defaults, with a full

@@ -143,6 +143,9 @@ pub struct ReadReport {
     pub generated_tokens: usize,
     /// Why generation ended.
     pub stop_reason: StopReason,
+    /// What the document prefix cache reused or saved (full reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<crate::prefix_cache::PrefixReport>,
 }
 
 /// Time and memory of the plan.

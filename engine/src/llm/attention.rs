@@ -16,6 +16,12 @@ pub trait Attention: Send + Sync {
     /// Name shown in reports (`dense`, `flash`, `sparse`).
     fn name(&self) -> &'static str;
 
+    /// The mode and every parameter that changes what it computes: a saved
+    /// KV cache is reused only under the same description.
+    fn describe(&self) -> String {
+        self.name().to_string()
+    }
+
     /// Block size of the key summaries this mode reads, if it reads any; the
     /// session then keeps them beside the cache.
     fn key_summary_block(&self) -> Option<usize> {
@@ -148,6 +154,9 @@ pub struct SparseAttention {
 impl Attention for SparseAttention {
     fn name(&self) -> &'static str {
         "sparse"
+    }
+    fn describe(&self) -> String {
+        format!("sparse {:?}", self.config)
     }
 
     fn key_summary_block(&self) -> Option<usize> {

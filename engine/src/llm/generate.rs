@@ -6,6 +6,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::kv_cache::KvCache;
 use super::model::{Logits, Model, Session};
 use super::sampling::{Sampler, Sampling};
 use super::tokenizer::StreamDecoder;
@@ -33,6 +34,21 @@ pub trait Decoder<'m> {
     /// cache cannot be cut (int8 keys, sparse attention's summaries).
     fn truncate(&mut self, _len: usize) -> bool {
         false
+    }
+    /// The KV cache in host memory, which the prefix cache saves; `None`
+    /// where the decoder keeps it elsewhere (the GPU).
+    fn kv_cache(&self) -> Option<&KvCache> {
+        None
+    }
+    /// Puts `cache` (a saved prompt prefix) in place of the decoder's own
+    /// for a request of `total` tokens; gives it back where the decoder
+    /// cannot take it (the GPU, another dtype or shape).
+    fn restore_kv(&mut self, cache: KvCache, _total: usize) -> Result<(), Box<KvCache>> {
+        Err(Box::new(cache))
+    }
+    /// Takes the cache out (an empty one stays), for keeping in memory.
+    fn take_kv(&mut self) -> Option<KvCache> {
+        None
     }
 }
 
@@ -74,6 +90,15 @@ impl<'m> Decoder<'m> for Session<'m> {
     }
     fn truncate(&mut self, len: usize) -> bool {
         Session::truncate(self, len)
+    }
+    fn kv_cache(&self) -> Option<&KvCache> {
+        Some(&self.cache)
+    }
+    fn restore_kv(&mut self, cache: KvCache, total: usize) -> Result<(), Box<KvCache>> {
+        self.restore(cache, total)
+    }
+    fn take_kv(&mut self) -> Option<KvCache> {
+        Some(self.take_cache())
     }
     fn read_stats(&self) -> ReadStats {
         ReadStats {
@@ -196,7 +221,7 @@ pub fn generate<'m>(
             mean_logprob: 0.0,
         });
     }
-    session.declare_length(prompt.len() + options.max_new_tokens);
+    session.declare_length(session.position() + prompt.len() + options.max_new_tokens);
     let mut logits = session.forward(prompt, Logits::Last)?;
     let prefill_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();

@@ -7,6 +7,8 @@
 //! and only one layer exists in f32 at a time. That trades time (a pass over
 //! the layer's cache per call) for memory; the benchmark reports both.
 
+mod io;
+
 use folio_kernels::attention::KeySummaries;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -238,6 +240,24 @@ impl KvCache {
         }
     }
 
+    /// Layers, KV heads and head size: what a saved cache must match.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.layers.len(), self.row / self.head_dim, self.head_dim)
+    }
+
+    /// Whether [`KvCache::truncate`] can cut this cache (f32 or f16 keys,
+    /// no key summaries).
+    pub fn cuttable(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|l| l.summaries.is_none() && !matches!(l.store, Store::Int8(_)))
+    }
+
+    /// Values per cached position: `n_kv_heads × head_dim`.
+    pub fn row(&self) -> usize {
+        self.row
+    }
+
     /// Bytes held by cached keys and values (and key summaries).
     pub fn bytes(&self) -> usize {
         self.layers.iter().map(LayerKv::bytes).sum()
@@ -246,11 +266,7 @@ impl KvCache {
     /// Forgets the tokens from `len` on; `false` (nothing changed) for an
     /// int8 cache or one with key summaries, which cannot be cut.
     pub fn truncate(&mut self, len: usize) -> bool {
-        let cuttable = self
-            .layers
-            .iter()
-            .all(|l| l.summaries.is_none() && !matches!(l.store, Store::Int8(_)));
-        if !cuttable || len > self.len {
+        if !self.cuttable() || len > self.len {
             return false;
         }
         let keep = len * self.row;

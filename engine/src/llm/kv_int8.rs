@@ -15,6 +15,17 @@
 /// requantized.
 pub const KEY_GROUP: usize = 32;
 
+/// The stored arrays of an [`Int8Kv`], borrowed: what the prefix cache
+/// writes to disk and reads back.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Parts<'a> {
+    pub key_codes: &'a [u8],
+    pub key_params: &'a [(f32, f32)],
+    pub key_tail: &'a [f32],
+    pub value_codes: &'a [u8],
+    pub value_params: &'a [(f32, f32)],
+}
+
 /// Keys and values of one layer in 8 bits, plus the f32 residual.
 #[derive(Debug, Clone)]
 pub struct Int8Kv {
@@ -40,6 +51,38 @@ impl Int8Kv {
             key_tail: Vec::new(),
             value_codes: Vec::new(),
             value_params: Vec::new(),
+        }
+    }
+
+    /// The stored arrays, for writing the cache out.
+    pub(crate) fn parts(&self) -> Parts<'_> {
+        Parts {
+            key_codes: &self.key_codes,
+            key_params: &self.key_params,
+            key_tail: &self.key_tail,
+            value_codes: &self.value_codes,
+            value_params: &self.value_params,
+        }
+    }
+
+    /// Storage holding the arrays [`Int8Kv::parts`] lists, in its order
+    /// (their lengths checked by the reader).
+    pub(crate) fn from_parts(
+        (row, head_dim): (usize, usize),
+        key_codes: Vec<u8>,
+        key_params: Vec<(f32, f32)>,
+        key_tail: Vec<f32>,
+        value_codes: Vec<u8>,
+        value_params: Vec<(f32, f32)>,
+    ) -> Self {
+        Self {
+            row,
+            head_dim,
+            key_codes,
+            key_params,
+            key_tail,
+            value_codes,
+            value_params,
         }
     }
 

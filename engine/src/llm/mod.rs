@@ -25,7 +25,7 @@ pub use folio_kernels::attention::{AttentionShape, AttentionStats, KeySummaries,
 pub use generate::{
     generate, perplexity, token_losses, Decoder, GenerateOptions, Generation, ReadStats, StopReason,
 };
-pub use kv_cache::{KvDtype, KvView};
+pub use kv_cache::{KvCache, KvDtype, KvView};
 pub use model::{Logits, Model, Session, SessionOptions};
 pub use rope::{RopeLayout, RopeScaling};
 pub use sampling::Sampling;

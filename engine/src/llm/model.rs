@@ -36,6 +36,11 @@ pub struct Model {
     pub chat: ChatTemplate,
     /// Seconds spent reading the header and mapping the weights.
     pub load_seconds: f64,
+    /// The GGUF file the weights are mapped from.
+    pub path: std::path::PathBuf,
+    /// Hex sha256 of the file: known from the manifest or the registry of
+    /// the user's models, else computed on first use ([`Model::sha256`]).
+    sha256: std::sync::OnceLock<String>,
 }
 
 impl Model {
@@ -79,7 +84,26 @@ impl Model {
             tokenizer,
             chat,
             load_seconds: start.elapsed().as_secs_f64(),
+            path: path.to_path_buf(),
+            sha256: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records the file's sha256 where it is already known (checked when
+    /// the file was fetched or added), so [`Model::sha256`] need not read it.
+    pub fn with_known_sha256(self, sha256: &str) -> Self {
+        let _ = self.sha256.set(sha256.to_string());
+        self
+    }
+
+    /// Hex sha256 of the model file: what a saved KV cache is keyed by
+    /// (reads the whole file once for a GGUF the user named by path).
+    pub fn sha256(&self) -> Result<&str> {
+        if let Some(s) = self.sha256.get() {
+            return Ok(s);
+        }
+        let computed = crate::models::local::sha256_file(&self.path)?;
+        Ok(self.sha256.get_or_init(|| computed))
     }
 
     /// The rotary layout this architecture's GGUF weights expect.
@@ -256,6 +280,37 @@ impl<'m> Session<'m> {
         self.cache.clear();
         self.attention_stats = AttentionStats::default();
         self.declared_length = 0;
+    }
+
+    /// Puts `cache` (a saved prompt prefix) in place of this session's, for
+    /// a request of `total` tokens, as if this session had read it; gives
+    /// it back when its dtype or shape is not this session's.
+    pub fn restore(&mut self, mut cache: KvCache, total: usize) -> Result<(), Box<KvCache>> {
+        let c = &self.model.config;
+        let shape = (cache.layers.len(), cache.row(), cache.dtype);
+        if shape != (c.n_layers, c.n_kv_heads * c.head_dim, self.options.kv_dtype) {
+            return Err(Box::new(cache));
+        }
+        if let Some(block) = self.options.attention.key_summary_block() {
+            cache.keep_key_summaries(block);
+        }
+        self.cache = cache;
+        self.attention_stats = AttentionStats::default();
+        self.declared_length = total;
+        self.resolve_rope(total);
+        Ok(())
+    }
+
+    /// Takes the cache out, leaving an empty one of the same kind (so a
+    /// prefix can be kept in memory without a copy).
+    pub fn take_cache(&mut self) -> KvCache {
+        let c = &self.model.config;
+        let mut empty = KvCache::new(c.n_layers, c.n_kv_heads, c.head_dim, self.options.kv_dtype);
+        if let Some(block) = self.options.attention.key_summary_block() {
+            empty.keep_key_summaries(block);
+        }
+        self.declared_length = 0;
+        std::mem::replace(&mut self.cache, empty)
     }
 
     /// Forgets the cached tokens from `len` on (see [`super::Decoder::truncate`]).

@@ -247,6 +247,22 @@ impl Rope {
         self
     }
 
+    /// A short hash of the frequencies, layout and scaling: two ropes with
+    /// the same fingerprint rotate every position alike, which a saved KV
+    /// cache must match to be reused.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(format!("{:?} {:?}", self.layout, self.scaling));
+        for f in &self.inv_freq {
+            h.update(f.to_bits().to_le_bytes());
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The angles of `rows` consecutive positions from `first_pos`.
     pub fn table(&self, first_pos: usize, rows: usize) -> RopeTable {
         let pairs = self.inv_freq.len();

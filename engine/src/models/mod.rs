@@ -24,7 +24,7 @@ pub fn models_dir() -> PathBuf {
 /// an existing file), loaded in place.
 pub fn load_model(id: &str, progress: bool) -> anyhow::Result<crate::llm::Model> {
     if let Some(m) = local::find(id)? {
-        return crate::llm::Model::load(&local::checked_path(&m)?);
+        return Ok(crate::llm::Model::load(&local::checked_path(&m)?)?.with_known_sha256(&m.sha256));
     }
     if let Some(path) = user_model_path(id) {
         if !path.is_file() {
@@ -38,7 +38,7 @@ pub fn load_model(id: &str, progress: bool) -> anyhow::Result<crate::llm::Model>
     }
     let spec = find_model(id)?;
     let path = ensure_model(spec, &models_dir(), progress)?;
-    crate::llm::Model::load(&path)
+    Ok(crate::llm::Model::load(&path)?.with_known_sha256(spec.sha256))
 }
 
 /// `id` as the path of a model file of the user's, when it names one rather

@@ -344,6 +344,8 @@ fn options(config: &RunConfig, strategy: EvalStrategy) -> AskOptions {
         progress: false,
         ground: config.ground,
         min_confidence: config.min_confidence,
+        // Each item is measured as a first read: nothing carried over.
+        prefix_cache: None,
     }
 }
 

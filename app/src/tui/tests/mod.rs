@@ -117,6 +117,7 @@ pub(super) fn answer(strategy: Strategy, beyond: bool) -> Answer {
                 trained_context: 32768,
                 generated_tokens: 9,
                 stop_reason: StopReason::StopToken,
+                prefix_cache: None,
             },
             cost: Cost {
                 stages: vec![stage("prefill", 0.5, 0.61), stage("decode", 1.25, 1.0)],
