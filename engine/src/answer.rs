@@ -10,10 +10,10 @@ use serde::Serialize;
 use crate::device::Placement;
 use crate::grounding::{ground, Grounding};
 use crate::llm::{
-    document_qa, generate, Decoder, GenerateOptions, Logits, Model, ReadStats, RopeScaling,
-    SessionOptions, StopReason,
+    document_qa, generate, Decoder, GenerateOptions, Model, ReadStats, RopeScaling, SessionOptions,
+    StopReason,
 };
-use crate::prefix_cache::{document_prefix_len, PrefixCache, PrefixKey, PrefixReport};
+use crate::prefix_cache::{read_document_prefix, PrefixCache, PrefixReport, PrefixStep};
 
 /// Seconds spent in each stage of one answer.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -170,51 +170,55 @@ pub fn answer_from_context(
     }
     let (mut decoder, device_note) = options.device.decoder(model, &options.session)?;
     let total = prompt.len() + options.generate.max_new_tokens;
-    let prefix = match &options.prefix_cache {
-        Some(_) if options.generate.cancelled() => None,
-        Some(cache) if decoder.kv_cache().is_some() => Some(read_prefix(
-            cache,
-            model,
+    let prefix = if options.generate.cancelled() {
+        PrefixStep::default()
+    } else {
+        read_document_prefix(
+            options.prefix_cache.as_deref(),
             (id, text),
             (&prompt, total),
             decoder.as_mut(),
             &options.session,
-        )?),
-        Some(_) => Some(PrefixStep::unsupported()),
-        None => None,
+        )?
     };
-    let start = prefix.as_ref().map_or(0, |p| p.start);
     let mut generation = generate(
         decoder.as_mut(),
-        &prompt[start..],
+        &prompt[prefix.start..],
         &options.generate,
         limit,
         on_text,
     )?;
     // The prefill covers the whole prompt but what was restored.
-    generation.prefill_seconds += prefix.as_ref().map_or(0.0, |p| p.prefill_seconds);
-    generation.prompt_tokens = prompt.len() - prefix.as_ref().map_or(0, |p| p.report.reused_tokens);
+    generation.prefill_seconds += prefix.prefill_seconds;
+    generation.prompt_tokens = prompt.len() - prefix.reused_tokens();
     let read = decoder.read_stats();
     let beyond_trained_range = decoder.position() > trained;
     let answer = generation.text.trim().to_string();
+    // The read's cache is whole until the answerability check resets it:
+    // the prefix is kept in memory from it then (or now, without a check).
+    let mut kept = false;
+    let mut keep = |d: &mut dyn Decoder<'_>| {
+        if let (Some(cache), false) = (&options.prefix_cache, kept) {
+            prefix.keep_in_memory(cache, d);
+        }
+        kept = true;
+    };
     let grounding = if options.ground
         && !crate::ask::says_not_found(&answer)
         && generation.stop_reason != StopReason::Cancelled
     {
         Some(ground(
             decoder.as_mut(),
-            &prompt,
-            &generation,
+            (&prompt, &generation),
             (text, quotable),
             (question, &answer),
             limit,
+            &mut keep,
         )?)
     } else {
         None
     };
-    if let (Some(cache), Some(step)) = (&options.prefix_cache, &prefix) {
-        step.keep_in_memory(cache, decoder.as_mut());
-    }
+    keep(decoder.as_mut());
     Ok(AnswerReport {
         model: model.config.name.clone(),
         document_id: id.to_string(),
@@ -237,106 +241,6 @@ pub fn answer_from_context(
         prefill_tok_per_s: generation.prefill_tok_per_s(),
         decode_tok_per_s: generation.decode_tok_per_s(),
         grounding,
-        prefix: prefix.map(|p| p.report),
+        prefix: prefix.report,
     })
-}
-
-/// The prompt's document prefix, restored from the cache or prefilled by
-/// itself and saved: where the read of the rest starts.
-struct PrefixStep {
-    key: Option<PrefixKey>,
-    tokens: Vec<u32>,
-    /// Prompt tokens already in the decoder's cache.
-    start: usize,
-    /// Seconds prefilling the prefix took (0 when restored).
-    prefill_seconds: f64,
-    /// A copy to keep in memory, for a cache that cannot be cut back.
-    snapshot: Option<crate::llm::KvCache>,
-    report: PrefixReport,
-}
-
-impl PrefixStep {
-    fn unsupported() -> Self {
-        Self {
-            key: None,
-            tokens: Vec::new(),
-            start: 0,
-            prefill_seconds: 0.0,
-            snapshot: None,
-            report: PrefixReport {
-                notice: Some(
-                    "the GPU session does not keep its KV cache between questions yet".into(),
-                ),
-                ..Default::default()
-            },
-        }
-    }
-
-    /// Leaves the prefix in `cache`'s memory slot (when it keeps one): the
-    /// decoder's cache cut back to the prefix, or the copy made before.
-    fn keep_in_memory(&self, cache: &PrefixCache, decoder: &mut dyn Decoder<'_>) {
-        let (Some(key), true) = (&self.key, cache.keeps_memory()) else {
-            return;
-        };
-        let kept = match &self.snapshot {
-            Some(copy) => Some(copy.clone()),
-            None => decoder
-                .take_kv()
-                .filter(|_| self.start > 0)
-                .and_then(|mut kv| kv.truncate(self.start).then_some(kv)),
-        };
-        if let Some(kv) = kept {
-            let seconds = self
-                .report
-                .replaced_prefill_seconds
-                .unwrap_or(self.prefill_seconds);
-            cache.remember(key, &self.tokens, kv, seconds);
-        }
-    }
-}
-
-/// Restores the document prefix of `prompt` from `cache`, or prefills it
-/// by itself and saves it there.
-fn read_prefix(
-    cache: &PrefixCache,
-    model: &Model,
-    (id, text): (&str, &str),
-    (prompt, total): (&[u32], usize),
-    decoder: &mut dyn Decoder<'_>,
-    session: &SessionOptions,
-) -> Result<PrefixStep> {
-    let key = PrefixKey::new(model, session, text, id, total)?;
-    let restored = cache.restore(&key, prompt, decoder, total);
-    let mut step = PrefixStep {
-        key: Some(key),
-        tokens: Vec::new(),
-        start: restored.reused_tokens,
-        prefill_seconds: 0.0,
-        snapshot: None,
-        report: restored,
-    };
-    if step.start == 0 {
-        let prefix = document_prefix_len(model, text, prompt)?;
-        if prefix == 0 {
-            return Ok(step);
-        }
-        decoder.declare_length(total);
-        let t = Instant::now();
-        decoder.forward(&prompt[..prefix], Logits::Last)?;
-        step.prefill_seconds = t.elapsed().as_secs_f64();
-        step.start = prefix;
-        let kv = decoder.kv_cache().expect("checked by the caller");
-        let key = step.key.as_ref().expect("set above");
-        let saved = cache.save(key, &prompt[..prefix], kv, step.prefill_seconds);
-        step.report = PrefixReport {
-            notice: step.report.notice.or(saved.notice.clone()),
-            ..saved
-        };
-    }
-    step.tokens = prompt[..step.start].to_vec();
-    let kv = decoder.kv_cache().expect("checked by the caller");
-    if cache.keeps_memory() && !kv.cuttable() {
-        step.snapshot = Some(kv.clone());
-    }
-    Ok(step)
 }

@@ -22,6 +22,7 @@
 //!   this module names (`*.kv`, `.writing-*`) are ever removed.
 
 mod file;
+mod step;
 mod store;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::llm::{document_qa, Decoder, KvCache, Model, SessionOptions};
+pub use step::{read_document_prefix, PrefixStep};
 pub use store::Entry;
 
 /// The default cap of the cache folder: a 32K-token prefix of the 1.5B
@@ -238,7 +240,7 @@ impl PrefixCache {
         let header = &opened.header;
         if !key.matches(header) {
             return notice(
-                "a cached prefix of this text was made with other settings: read from scratch",
+                "the cache file under this read's name holds another text or other settings: read from scratch",
             );
         }
         if header.tokens.len() >= prompt.len() || prompt[..header.tokens.len()] != header.tokens[..]
