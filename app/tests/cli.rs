@@ -502,3 +502,61 @@ fn a_killed_fetch_leaves_no_pip_behind() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Read once, ask many: the second question about a file restores the
+/// first read's document prefix; `folio cache` lists and clears it and
+/// leaves other files alone.
+#[test]
+fn a_second_question_restores_the_first_reads_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("kv");
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "Meeting notes. The launch of the Aurora probe moved to 14 March 2031 because the heat \
+         shield failed a test. The team lead is Dana Ortiz; the probe carries a spectrometer.",
+    )
+    .unwrap();
+    let ask = |question: &str| {
+        let out = folio(&[
+            "ask",
+            question,
+            "--file",
+            path.to_str().unwrap(),
+            "--model",
+            "smollm2-135m",
+            "--strategy",
+            "full",
+            "--kv-cache-dir",
+            cache.to_str().unwrap(),
+            "--json",
+            "--threads",
+            "2",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        record["trade_offs"]["read"]["prefix_cache"].clone()
+    };
+    let first = ask("When is the Aurora launch?");
+    assert_eq!(first["reused_tokens"], 0, "{first}");
+    let saved = first["saved_tokens"].as_u64().unwrap();
+    assert!(saved > 30, "{first}");
+    let second = ask("Who leads the team?");
+    assert_eq!(second["source"], "disk", "{second}");
+    assert_eq!(second["reused_tokens"].as_u64().unwrap(), saved, "{second}");
+    assert!(second["replaced_prefill_seconds"].as_f64().unwrap() > 0.0);
+
+    let mine = cache.join("notes-of-mine.txt");
+    std::fs::write(&mine, "not folio's").unwrap();
+    let dir_arg = cache.to_str().unwrap();
+    let out = folio(&["cache", "list", "--dir", dir_arg, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["tokens"].as_u64().unwrap(), saved);
+    let out = folio(&["cache", "clear", "--dir", dir_arg, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cleared: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cleared["removed_files"], 1, "{cleared}");
+    assert!(mine.exists(), "folio removed a file it did not create");
+}

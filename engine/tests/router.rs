@@ -3,7 +3,7 @@
 
 use folio_engine::router::{
     route, Budget, CorpusStats, Decision, DeviceProfile, ModelLimits, NoPlan, PlannedAttention,
-    Strategy, StrategyKind,
+    PrefixPricing, Strategy, StrategyKind,
 };
 
 /// A profile of the order this 2-core machine measures.
@@ -105,6 +105,16 @@ fn decide_with(
     b: Budget,
     forced: Option<StrategyKind>,
 ) -> Result<Decision, Box<NoPlan>> {
+    decide_cached(m, (question, tokens), b, forced, None)
+}
+
+fn decide_cached(
+    m: ModelLimits,
+    (question, tokens): (&str, usize),
+    b: Budget,
+    forced: Option<StrategyKind>,
+    prefix: Option<PrefixPricing>,
+) -> Result<Decision, Box<NoPlan>> {
     let (c, p, s) = (corpus(tokens), profile(), smol());
     let input = folio_engine::router::RouteInput {
         question,
@@ -117,6 +127,7 @@ fn decide_with(
         max_answer_tokens: 128,
         ground: false,
         rag_k: 5,
+        prefix,
     };
     route(&input)
 }
@@ -292,6 +303,74 @@ fn forced_strategy_and_impossible_budget() {
     assert!(err.contains("--budget-latency"), "{err}");
 }
 
+/// After a first full read saved the corpus' prefix, the next question's
+/// full read costs a restore and the question's own prefill: a latency
+/// budget that ruled the full read out now allows it.
+#[test]
+fn a_saved_prefix_makes_the_next_full_read_cheap() {
+    let m = qwen();
+    let tokens = 20_000;
+    let saving = PrefixPricing {
+        cached_tokens: 0,
+        restore_seconds: 0.0,
+        save_bytes_per_s: 1e9,
+    };
+    let first = decide_cached(
+        m.clone(),
+        (LOOKUP, tokens),
+        budget(None, None, None),
+        Some(StrategyKind::Full),
+        Some(saving),
+    )
+    .unwrap();
+    let full = first.chosen.cost.seconds;
+    // Saving the prefix is priced: its KV bytes at the disk's speed.
+    assert!(full.kv_cache > 0.0, "{full:?}");
+    let tight = full.total() / 4.0;
+    let plain = decide_cached(
+        m.clone(),
+        (LOOKUP, tokens),
+        budget(Some(tight), None, None),
+        None,
+        Some(saving),
+    )
+    .unwrap();
+    assert_ne!(
+        plain.chosen.strategy.kind(),
+        StrategyKind::Full,
+        "{:?}",
+        plain.chosen
+    );
+
+    let saved = PrefixPricing {
+        cached_tokens: tokens + 40,
+        restore_seconds: 1.5,
+        ..saving
+    };
+    let again = decide_cached(
+        m,
+        (LOOKUP, tokens),
+        budget(Some(tight), None, None),
+        None,
+        Some(saved),
+    )
+    .unwrap();
+    assert_eq!(
+        again.chosen.strategy.kind(),
+        StrategyKind::Full,
+        "{:?}",
+        again.reasons
+    );
+    let s = again.chosen.cost.seconds;
+    assert_eq!(s.kv_cache, 1.5);
+    assert!(
+        again.reasons.iter().any(|r| r.contains("saved prefix")),
+        "{:?}",
+        again.reasons
+    );
+    assert!(s.prefill < full.prefill / 20.0, "{s:?} against {full:?}");
+}
+
 #[test]
 fn costs_grow_with_context_and_rag_reads_a_fraction() {
     let (c, p, m, s) = (corpus(20_000), profile(), qwen(), smol());
@@ -307,6 +386,7 @@ fn costs_grow_with_context_and_rag_reads_a_fraction() {
         max_answer_tokens: 128,
         ground: false,
         rag_k: 5,
+        prefix: None,
     };
     let d = route(&input).unwrap();
     let by = |k: StrategyKind| {

@@ -137,6 +137,9 @@ pub struct KvCacheArgs {
     /// reuses none. `folio cache list` shows them.
     #[arg(long, default_value = "4GiB")]
     pub kv_cache_max: String,
+    /// The folder of saved document prefixes (default: $FOLIO_HOME/kv-cache).
+    #[arg(long, env = "FOLIO_KV_CACHE_DIR")]
+    pub kv_cache_dir: Option<PathBuf>,
 }
 
 /// `folio ask`: the router's answer with its trade-off card.

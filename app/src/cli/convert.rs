@@ -209,15 +209,16 @@ pub fn ask_options(args: &AskArgs) -> Result<AskOptions> {
 /// with the last prefix kept in memory when `keep_last` (the TUI).
 pub fn prefix_cache(args: &KvCacheArgs, keep_last: bool) -> Result<Option<Arc<PrefixCache>>> {
     let max = parse_bytes(&args.kv_cache_max)?.unwrap_or(u64::MAX);
+    let dir = args
+        .kv_cache_dir
+        .clone()
+        .unwrap_or_else(PrefixCache::default_dir);
     Ok(match (max, keep_last) {
         (0, false) => None,
         (0, true) => Some(Arc::new(PrefixCache::in_memory())),
-        (max, false) => Some(Arc::new(PrefixCache::on_disk(
-            PrefixCache::default_dir(),
-            max,
-        ))),
+        (max, false) => Some(Arc::new(PrefixCache::on_disk(dir, max))),
         (max, true) => Some(Arc::new(
-            PrefixCache::on_disk(PrefixCache::default_dir(), max).keeping_last_in_memory(),
+            PrefixCache::on_disk(dir, max).keeping_last_in_memory(),
         )),
     })
 }

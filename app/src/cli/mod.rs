@@ -93,11 +93,17 @@ pub enum CacheAction {
     /// Show each saved prefix: what was read, by which model, its tokens
     /// and bytes, and when it was last used.
     List {
+        /// The cache folder (default: $FOLIO_HOME/kv-cache).
+        #[arg(long, env = "FOLIO_KV_CACHE_DIR")]
+        dir: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
     /// Remove every saved prefix (only folio's cache files are touched).
     Clear {
+        /// The cache folder (default: $FOLIO_HOME/kv-cache).
+        #[arg(long, env = "FOLIO_KV_CACHE_DIR")]
+        dir: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },

@@ -8,11 +8,12 @@ use crate::cli::CacheAction;
 use crate::output::{human_bytes, print_json};
 
 pub fn run(action: CacheAction) -> Result<()> {
+    let (CacheAction::List { dir, .. } | CacheAction::Clear { dir, .. }) = &action;
+    let dir = dir.clone().unwrap_or_else(PrefixCache::default_dir);
     // Listing and clearing see every file whatever the cap.
-    let cache = PrefixCache::on_disk(PrefixCache::default_dir(), u64::MAX);
-    let dir = PrefixCache::default_dir();
+    let cache = PrefixCache::on_disk(dir.clone(), u64::MAX);
     match action {
-        CacheAction::List { json } => {
+        CacheAction::List { json, .. } => {
             let entries = cache.list()?;
             if json {
                 return print_json(&entries);
@@ -51,7 +52,7 @@ pub fn run(action: CacheAction) -> Result<()> {
             }
             Ok(())
         }
-        CacheAction::Clear { json } => {
+        CacheAction::Clear { json, .. } => {
             let (files, bytes) = cache.clear()?;
             if json {
                 return print_json(

@@ -8,7 +8,10 @@ use anyhow::{anyhow, Result};
 use super::self_route::{escalation, Escalation};
 use super::tradeoffs::Answer;
 use super::{assemble, strategies, AskOptions, Corpus, Models, COMPARE_ORDER};
-use crate::router::{route, CorpusStats, Decision, DeviceProfile, ModelLimits, RouteInput};
+use crate::prefix_cache::PrefixKey;
+use crate::router::{
+    route, CorpusStats, Decision, DeviceProfile, ModelLimits, PrefixPricing, RouteInput,
+};
 use crate::router::{Strategy, StrategyKind};
 
 /// The router's plan for one question: what it will read and why, with the
@@ -132,12 +135,31 @@ impl<'a> Asker<'a> {
             max_answer_tokens: options.generate.max_new_tokens,
             ground: options.ground,
             rag_k: options.rag_k,
+            prefix: self.prefix_pricing(&stats, &model),
         })?;
         Ok(Plan {
             question: question.to_string(),
             stats,
             decision,
         })
+    }
+
+    /// What the prefix cache would change in a full read of the corpus as
+    /// it is now: a saved prefix's restore, else the cost of saving one.
+    /// `None` without a cache, or for a corpus a full read cannot hold
+    /// without RoPE scaling (such reads are priced whole).
+    fn prefix_pricing(&self, stats: &CorpusStats, model: &ModelLimits) -> Option<PrefixPricing> {
+        let cache = self.options.prefix_cache.as_ref()?;
+        let total = stats.tokens
+            + crate::router::cost::PROMPT_OVERHEAD_TOKENS
+            + self.options.generate.max_new_tokens;
+        if total > model.trained_context {
+            return None;
+        }
+        let session = strategies::session_for(self.models, &strategies::PLAIN_FULL_READ);
+        let text = super::context::Context::full(self.corpus).text;
+        let key = PrefixKey::new(self.models.answerer, &session, &text, "", total).ok()?;
+        Some(cache.pricing(cache.offer(&key)))
     }
 
     /// Runs `plan` as it is (no escalation) and builds its answer.

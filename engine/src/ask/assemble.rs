@@ -44,7 +44,15 @@ pub(super) fn answer(
             ),
             _ => 0.0,
         },
-        prefill: cost::prefill_seconds(&limits, profile, report.prompt_tokens, attention),
+        // A restored prefix is not prefilled: the rest of the prompt is.
+        prefill: cost::prefill_seconds(&limits, profile, report.prompt_tokens, attention)
+            - report
+                .prefix
+                .as_ref()
+                .filter(|p| p.reused_tokens > 0)
+                .map_or(0.0, |p| {
+                    cost::prefill_seconds(&limits, profile, p.reused_tokens, attention)
+                }),
         decode: cost::decode_seconds(
             &limits,
             profile,
@@ -190,6 +198,12 @@ fn stage_reports(
         ),
         ("decode", predicted.decode, at_sizes.decode, measured.decode),
         ("quote", predicted.quote, at_sizes.quote, measured.quote),
+        (
+            "kv cache",
+            predicted.kv_cache,
+            at_sizes.kv_cache,
+            measured.kv_cache,
+        ),
     ];
     rows.into_iter()
         .filter(|r| r.1 > 0.0 || r.3 > 0.0)

@@ -100,6 +100,10 @@ pub(super) fn run(
     measured.prefill = report.seconds.tokenize + report.seconds.prefill;
     measured.decode = report.seconds.decode;
     measured.quote = report.grounding.as_ref().map_or(0.0, |g| g.seconds);
+    measured.kv_cache = report
+        .prefix
+        .as_ref()
+        .map_or(0.0, |p| p.restore_seconds + p.save_seconds);
     Ok(Run {
         report,
         context: gathered.context,
@@ -125,9 +129,17 @@ fn corpus_label(corpus: &Corpus) -> String {
     }
 }
 
+/// A full read within the trained context with folio's defaults (flash,
+/// f32 cache): the plan a saved prefix is looked up for.
+pub(super) const PLAIN_FULL_READ: Strategy = Strategy::Full {
+    attention: PlannedAttention::Flash,
+    rope: crate::llm::RopeScaling::None,
+    kv: crate::llm::KvDtype::F32,
+};
+
 /// The answerer's session for `strategy`: the model's defaults, with a full
 /// read's planned attention, RoPE scaling (when it stretches) and KV cache.
-fn session_for(models: Models, strategy: &Strategy) -> SessionOptions {
+pub(super) fn session_for(models: Models, strategy: &Strategy) -> SessionOptions {
     let mut session = SessionOptions::for_model(models.answerer);
     if let Strategy::Full {
         attention,

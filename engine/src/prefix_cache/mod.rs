@@ -155,6 +155,12 @@ pub struct PrefixReport {
     pub notice: Option<String>,
 }
 
+/// The disk speed the router prices a restore or save at before one has
+/// been timed on this machine (a local SSD's order of magnitude).
+pub const UNTIMED_BYTES_PER_S: f64 = 1e9;
+
+pub use crate::router::PrefixPricing;
+
 /// What a saved prefix offers a plan, read from its header alone.
 #[derive(Debug, Clone, Copy)]
 pub struct Offer {
@@ -258,7 +264,11 @@ impl PrefixCache {
             return notice("the cached prefix does not fit this session: read from scratch");
         }
         store::touch(&path);
-        reused(tokens, "disk", t, seconds)
+        let report = reused(tokens, "disk", t, seconds);
+        if let Ok(m) = std::fs::metadata(&path) {
+            store::record_rate(dir, true, m.len(), report.restore_seconds);
+        }
+        report
     }
 
     /// Saves the cache of `tokens` (the decoder's whole cache) for `key`;
@@ -300,11 +310,13 @@ impl PrefixCache {
             .and_then(|_| file::write(&path, &header, cache));
         match written {
             Ok(bytes) => {
+                let save_seconds = t.elapsed().as_secs_f64();
+                store::record_rate(dir, false, bytes, save_seconds);
                 store::evict(dir, self.max_bytes, &path);
                 PrefixReport {
                     saved_tokens: tokens.len(),
                     saved_bytes: bytes,
-                    save_seconds: t.elapsed().as_secs_f64(),
+                    save_seconds,
                     ..Default::default()
                 }
             }
@@ -343,6 +355,24 @@ impl PrefixCache {
             bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
             prefill_seconds: opened.header.prefill_seconds,
         })
+    }
+
+    /// What restoring and saving cost here, for the router: predicted
+    /// seconds to restore a prefix of `offer` and bytes per second of a
+    /// save. The last timed restore and save on this folder set them; until
+    /// there is one, [`UNTIMED_BYTES_PER_S`].
+    pub fn pricing(&self, offer: Option<Offer>) -> PrefixPricing {
+        let rates = self.dir.as_deref().map(store::rates).unwrap_or_default();
+        let restore = rates.restore_bytes_per_s.unwrap_or(UNTIMED_BYTES_PER_S);
+        PrefixPricing {
+            cached_tokens: offer.map_or(0, |o| o.tokens),
+            restore_seconds: offer.map_or(0.0, |o| o.bytes as f64 / restore),
+            save_bytes_per_s: if self.dir.is_some() {
+                rates.save_bytes_per_s.unwrap_or(UNTIMED_BYTES_PER_S)
+            } else {
+                f64::INFINITY
+            },
+        }
     }
 
     /// The saved prefixes, most recently used first.

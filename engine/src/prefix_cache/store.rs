@@ -143,3 +143,48 @@ fn is_temp_file(path: &Path) -> bool {
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with(file::TEMP_PREFIX))
 }
+
+/// The last measured speeds of restoring and saving a prefix on this
+/// folder's disk, which the router prices a full read with.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
+pub struct Rates {
+    /// Bytes per second of the last restore from disk.
+    pub restore_bytes_per_s: Option<f64>,
+    /// Bytes per second of the last save.
+    pub save_bytes_per_s: Option<f64>,
+}
+
+const RATES: &str = "rates.json";
+
+/// The rates recorded in `dir` (none yet: both `None`).
+pub fn rates(dir: &Path) -> Rates {
+    std::fs::read(dir.join(RATES))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Records one restore's or save's speed (written to a temporary file and
+/// renamed, so a reader sees the old rates or the new, never half).
+pub fn record_rate(dir: &Path, restore: bool, bytes: u64, seconds: f64) {
+    if seconds <= 0.0 || bytes == 0 {
+        return;
+    }
+    let mut r = rates(dir);
+    let rate = Some(bytes as f64 / seconds);
+    if restore {
+        r.restore_bytes_per_s = rate;
+    } else {
+        r.save_bytes_per_s = rate;
+    }
+    let temp = dir.join(format!(
+        "{}{}-{RATES}",
+        file::TEMP_PREFIX,
+        std::process::id()
+    ));
+    if let Ok(json) = serde_json::to_vec(&r) {
+        if std::fs::write(&temp, json).is_ok() && std::fs::rename(&temp, dir.join(RATES)).is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+    }
+}

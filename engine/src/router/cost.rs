@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::records::{CorpusStats, ModelLimits, PlannedAttention, StageSeconds};
-use crate::llm::{KvDtype, SparseConfig};
+use super::records::{CorpusStats, ModelLimits, PlannedAttention, PrefixPricing, StageSeconds};
+use crate::llm::{KvDtype, RopeScaling, SparseConfig};
 
 /// Throughputs of this machine, measured once by `folio calibrate`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +73,32 @@ pub const COMPRESS_LM_CANDIDATES: usize = 48;
 /// the question (`folio compress --json` on the Jargon excerpt: 118
 /// sentences in 48 passages took 18 s, ~190 tokens a pass).
 const COMPRESS_PASS_TOKENS: usize = 192;
+
+/// A full read's prefill seconds and its prefix cache seconds: with a
+/// saved prefix of `document` tokens that fits the plan (flash, f32, no
+/// RoPE scaling, as saved), the prefill of the rest of the `prompt` plus
+/// the restore; else the whole prefill plus saving the prefix (when the
+/// read has a cache folder).
+pub fn full_prefill_seconds(
+    m: &ModelLimits,
+    p: &DeviceProfile,
+    (prompt, document): (usize, usize),
+    (attention, kv, rope): (PlannedAttention, KvDtype, RopeScaling),
+    prefix: Option<&PrefixPricing>,
+) -> (f64, f64) {
+    let whole = prefill_seconds(m, p, prompt, attention);
+    let Some(prefix) = prefix else {
+        return (whole, 0.0);
+    };
+    let matches =
+        attention == PlannedAttention::Flash && kv == KvDtype::F32 && rope == RopeScaling::None;
+    if matches && prefix.cached_tokens > 0 && prefix.cached_tokens < prompt {
+        let spared = prefill_seconds(m, p, prefix.cached_tokens, attention);
+        return ((whole - spared).max(0.0), prefix.restore_seconds);
+    }
+    let save = m.kv_bytes(document, kv) as f64 / prefix.save_bytes_per_s;
+    (whole, save)
+}
 
 /// Seconds to prefill `tokens` tokens onto an empty cache.
 pub fn prefill_seconds(

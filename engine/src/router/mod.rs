@@ -26,8 +26,8 @@ pub mod records;
 pub use cost::{DeviceProfile, PROFILE_VERSION};
 pub use question::classify;
 pub use records::{
-    Budget, Candidate, CorpusStats, Cost, Decision, ModelLimits, PlannedAttention, QuestionKind,
-    StageSeconds, Strategy, StrategyKind,
+    Budget, Candidate, CorpusStats, Cost, Decision, ModelLimits, PlannedAttention, PrefixPricing,
+    QuestionKind, StageSeconds, Strategy, StrategyKind,
 };
 
 use crate::llm::{KvDtype, RopeScaling};
@@ -56,6 +56,8 @@ pub struct RouteInput<'a> {
     pub ground: bool,
     /// Chunks a retrieval plan reads.
     pub rag_k: usize,
+    /// A full read's prefix cache, when there is one.
+    pub prefix: Option<PrefixPricing>,
 }
 
 /// No plan fits the budget: the cheapest one and what it would need.
@@ -190,6 +192,9 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
         }));
     };
     reasons.push(coverage_reason(&chosen, tokens));
+    if let Some(reason) = prefix_reason(input, &chosen) {
+        reasons.push(reason);
+    }
     Ok(Decision {
         chosen,
         question_kind: kind,
@@ -229,6 +234,31 @@ fn coverage_reason(c: &Candidate, tokens: usize) -> String {
     }
 }
 
+/// What a saved document prefix does for a chosen full read: the prefill
+/// it spares, in the cost model's seconds.
+fn prefix_reason(input: &RouteInput, chosen: &Candidate) -> Option<String> {
+    let prefix = input.prefix.as_ref()?;
+    let Strategy::Full { attention, .. } = chosen.strategy else {
+        return None;
+    };
+    let s = chosen.cost.seconds;
+    let whole = cost::prefill_seconds(
+        input.model,
+        input.profile,
+        chosen.cost.context_tokens,
+        attention,
+    );
+    (prefix.cached_tokens > 0 && s.prefill < whole).then(|| {
+        format!(
+            "a saved prefix of this corpus ({} tokens, from an earlier full read) is restored              in about {:.1} s instead of prefilled: about {:.1} s of reading instead of {:.1} s",
+            prefix.cached_tokens,
+            s.kv_cache,
+            s.prefill + s.kv_cache,
+            whole
+        )
+    })
+}
+
 /// Every plan worth weighing, in order of preference within each kind.
 fn candidates(input: &RouteInput) -> Vec<Candidate> {
     let mut out = Vec::new();
@@ -258,8 +288,16 @@ fn full_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
             continue;
         }
         for kv in [KvDtype::F32, KvDtype::Int8] {
+            let (prefill, kv_cache) = cost::full_prefill_seconds(
+                m,
+                p,
+                (prompt, input.corpus.tokens),
+                (attention, kv, rope),
+                input.prefix.as_ref(),
+            );
             let seconds = StageSeconds {
-                prefill: cost::prefill_seconds(m, p, prompt, attention),
+                prefill,
+                kv_cache,
                 decode: cost::decode_seconds(m, p, prompt, cost::EXPECTED_ANSWER_TOKENS),
                 quote: cost::quote_seconds(m, p, input.ground),
                 ..Default::default()

@@ -275,13 +275,38 @@ pub struct StageSeconds {
     /// The reader's quote and its answerability check (0 when not asked).
     #[serde(default)]
     pub quote: f64,
+    /// Restoring a saved document prefix, or saving this read's for later
+    /// questions (full reads with a prefix cache).
+    #[serde(default)]
+    pub kv_cache: f64,
 }
 
 impl StageSeconds {
     /// Sum over stages.
     pub fn total(&self) -> f64 {
-        self.ingest + self.retrieve + self.compress + self.prefill + self.decode + self.quote
+        self.ingest
+            + self.retrieve
+            + self.compress
+            + self.prefill
+            + self.decode
+            + self.quote
+            + self.kv_cache
     }
+}
+
+/// What the prefix cache changes in a full read's cost (see
+/// `crate::prefix_cache`): a saved prefix replaces its prefill by a
+/// restore; a read without one saves its own.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PrefixPricing {
+    /// Document tokens a saved prefix of this corpus holds (0: none), for
+    /// a flash read with an f32 cache and no RoPE scaling.
+    pub cached_tokens: usize,
+    /// Predicted seconds to restore it.
+    pub restore_seconds: f64,
+    /// Bytes per second a save is predicted at (infinite: nothing is saved
+    /// to disk).
+    pub save_bytes_per_s: f64,
 }
 
 /// What a plan is predicted to cost.

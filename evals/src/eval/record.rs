@@ -183,7 +183,8 @@ impl EvalRecord {
                 "ingest" => &mut self.stages.ingest,
                 "retrieve" => &mut self.stages.retrieve,
                 "compress" => &mut self.stages.compress,
-                "prefill" => &mut self.stages.prefill,
+                // Restoring a saved prefix stands in for its prefill.
+                "prefill" | "kv cache" => &mut self.stages.prefill,
                 "quote" => &mut self.stages.quote,
                 _ => &mut self.stages.decode,
             };
