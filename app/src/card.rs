@@ -3,7 +3,7 @@
 
 use folio_engine::ask::context::file_name;
 use folio_engine::ask::{says_not_found, Answer, TradeOffs};
-use folio_engine::llm::RopeScaling;
+use folio_engine::llm::{EvictionReport, RopeScaling};
 use folio_engine::prefix_cache::PrefixReport;
 use folio_engine::router::Strategy;
 
@@ -92,6 +92,12 @@ pub fn lines(a: &Answer) -> Vec<String> {
         human_bytes(t.read.stats.kv_cache_bytes as u64),
         t.read.stats.kv_dtype
     ));
+    if let Some(e) = &t.read.stats.eviction {
+        out.push(format!(
+            "evicted     {}",
+            eviction_text(e, t.read.stats.kv_cache_bytes)
+        ));
+    }
     if let Some(line) = t.read.prefix_cache.as_ref().and_then(prefix_text) {
         out.push(format!("prefix      {line}"));
     }
@@ -330,4 +336,18 @@ pub fn prefix_text(p: &PrefixReport) -> Option<String> {
         ));
     }
     p.notice.clone()
+}
+
+/// What KV eviction kept, in words: the policy, positions kept of those
+/// read, and the bytes against a cache that kept everything.
+pub fn eviction_text(e: &EvictionReport, cache_bytes: usize) -> String {
+    format!(
+        "{}; kept {} of {} positions per layer and KV head: {} instead of {} (peak {})",
+        e.policy,
+        e.kept_positions,
+        e.read_positions,
+        human_bytes(cache_bytes as u64),
+        human_bytes(e.full_cache_bytes as u64),
+        human_bytes(e.peak_cache_bytes as u64)
+    )
 }

@@ -72,6 +72,22 @@ pub struct LongContextArgs {
     /// Prompt tokens per prefill chunk.
     #[arg(long, default_value_t = 512)]
     pub prefill_chunk: usize,
+    #[command(flatten)]
+    pub evict: KvEvictArgs,
+}
+
+/// KV cache eviction: a bounded number of positions per layer and KV head.
+#[derive(Debug, Args, Clone)]
+pub struct KvEvictArgs {
+    /// Evict KV positions: `streaming` (4 attention sinks + the most
+    /// recent), `h2o` (the positions that received the most attention,
+    /// evicting during prefill) or `snapkv` (the positions the question's
+    /// attention selects, once the prompt is read). Needs --kv-budget.
+    #[arg(long, value_name = "POLICY")]
+    pub kv_evict: Option<String>,
+    /// Positions each layer and KV head keeps under --kv-evict.
+    #[arg(long, value_name = "N")]
+    pub kv_budget: Option<usize>,
 }
 
 /// `--attention`.
@@ -214,6 +230,8 @@ pub struct PlanArgs {
     pub no_quote: bool,
     #[command(flatten)]
     pub kv_cache: KvCacheArgs,
+    #[command(flatten)]
+    pub evict: KvEvictArgs,
 }
 
 /// A `--min-confidence` value: a number in [0, 1].

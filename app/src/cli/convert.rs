@@ -11,14 +11,15 @@ use folio_engine::ask::AskOptions;
 use folio_engine::device::{DeviceRequest, Placement};
 use folio_engine::gpu::GpuSessionOptions;
 use folio_engine::llm::{
-    AttentionMode, GenerateOptions, KvDtype, Model, RopeScaling, Sampling, SessionOptions,
-    SparseConfig,
+    AttentionMode, Eviction, EvictionPolicy, GenerateOptions, KvDtype, Model, RopeScaling,
+    Sampling, SessionOptions, SparseConfig,
 };
 use folio_engine::prefix_cache::PrefixCache;
 use folio_engine::router::Budget;
 
 use super::{
-    AskArgs, AttentionArg, BudgetArgs, GenerationArgs, KvArg, KvCacheArgs, LongContextArgs, RopeArg,
+    AskArgs, AttentionArg, BudgetArgs, GenerationArgs, KvArg, KvCacheArgs, KvEvictArgs,
+    LongContextArgs, RopeArg,
 };
 
 /// The attention mode the flags ask for.
@@ -84,8 +85,35 @@ pub fn session_options(args: &LongContextArgs, model: &Model) -> Result<SessionO
             KvArg::Int8 => KvDtype::Int8,
         },
         prefill_chunk: args.prefill_chunk,
+        eviction: eviction(&args.evict)?,
         ..SessionOptions::default()
     })
+}
+
+/// The eviction `--kv-evict` and `--kv-budget` ask for, checked.
+pub fn eviction(args: &KvEvictArgs) -> Result<Option<Eviction>> {
+    match (&args.kv_evict, args.kv_budget) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => bail!("--kv-budget needs --kv-evict streaming|h2o|snapkv"),
+        (Some(_), None) => {
+            bail!("--kv-evict needs --kv-budget N: the positions each layer and KV head keeps")
+        }
+        (Some(_), Some(0)) => bail!("--kv-budget must be at least 1 position"),
+        (Some(name), Some(budget)) => {
+            let policy = EvictionPolicy::parse(name).with_context(|| {
+                format!("--kv-evict {name:?} is not a policy: use streaming, h2o or snapkv")
+            })?;
+            if let EvictionPolicy::SnapKv { window, .. } = policy {
+                if budget <= window {
+                    bail!(
+                        "--kv-budget {budget} leaves snapkv no room beside the question's \
+                         {window}-token window: give more than {window}"
+                    );
+                }
+            }
+            Ok(Some(Eviction { policy, budget }))
+        }
+    }
 }
 
 /// The budget from the flags; memory defaults to what is available now.
@@ -202,6 +230,7 @@ pub fn ask_options(args: &AskArgs) -> Result<AskOptions> {
         ground: !args.plan.no_quote,
         min_confidence: args.plan.min_confidence,
         prefix_cache: prefix_cache(&args.plan.kv_cache, false)?,
+        eviction: eviction(&args.plan.evict)?,
     })
 }
 

@@ -109,6 +109,12 @@ fn print_card(r: &AnswerReport, load_seconds: f64) {
         "time          load {load_seconds:.1} s · tokenize {:.2} s · prefill {:.1} s ({:.0} tok/s) · decode {:.1} s ({} tokens, {:.1} tok/s)",
         r.seconds.tokenize, r.seconds.prefill, r.prefill_tok_per_s, r.seconds.decode, r.generated_tokens, r.decode_tok_per_s
     );
+    if let Some(e) = &r.read.eviction {
+        eprintln!(
+            "evicted       {}",
+            crate::card::eviction_text(e, r.read.kv_cache_bytes)
+        );
+    }
     if let Some(line) = r.prefix.as_ref().and_then(crate::card::prefix_text) {
         eprintln!("prefix        {line}");
     }

@@ -140,6 +140,7 @@ fn options(app: &App, args: &TuiArgs, worker: &Worker) -> Result<AskOptions> {
         ground: !args.plan.no_quote,
         min_confidence: args.plan.min_confidence,
         prefix_cache: worker.prefix_cache.clone(),
+        eviction: crate::cli::convert::eviction(&args.plan.evict)?,
     })
 }
 

@@ -65,6 +65,8 @@ pub struct AskOptions {
     /// Where full reads keep their document prefix for the next question
     /// (and find it again); `None`: every full read prefills it all.
     pub prefix_cache: Option<std::sync::Arc<crate::prefix_cache::PrefixCache>>,
+    /// `--kv-evict`: full reads keep a bounded KV cache.
+    pub eviction: Option<crate::llm::Eviction>,
 }
 
 impl Default for AskOptions {
@@ -82,6 +84,7 @@ impl Default for AskOptions {
             ground: true,
             min_confidence: None,
             prefix_cache: None,
+            eviction: None,
         }
     }
 }

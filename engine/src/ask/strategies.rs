@@ -73,7 +73,13 @@ pub(super) fn run(
     on(AskEvent::Stage(Stage::Reading));
     let answer_options = AnswerOptions {
         generate: options.generate.clone(),
-        session: session_for(models, strategy),
+        session: SessionOptions {
+            eviction: match strategy {
+                Strategy::Full { .. } => options.eviction,
+                _ => None,
+            },
+            ..session_for(models, strategy)
+        },
         device: models.device.cloned().unwrap_or_default(),
         ground: options.ground,
         // A retrieved or compressed context changes with each question;

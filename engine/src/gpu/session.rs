@@ -72,13 +72,16 @@ impl GpuSessionOptions {
     pub fn from_session(options: &SessionOptions) -> Result<Self, String> {
         let attention = options.attention.name();
         let kv = options.kv_dtype;
-        if attention != "flash" || kv != crate::llm::KvDtype::F32 {
+        if attention != "flash" || kv != crate::llm::KvDtype::F32 || options.eviction.is_some() {
             let mut asked = Vec::new();
             if attention != "flash" {
                 asked.push(format!("{attention} attention"));
             }
             if kv != crate::llm::KvDtype::F32 {
                 asked.push(format!("an {} KV cache", kv.name()));
+            }
+            if let Some(e) = options.eviction {
+                asked.push(format!("KV eviction ({})", e.policy.name()));
             }
             return Err(format!(
                 "the GPU runs exact flash attention with a bf16 KV cache, and this read asks for {}",
@@ -482,6 +485,7 @@ impl<'g> crate::llm::Decoder<'g> for GpuDecoder<'g> {
             rope_scaling: self.session.rope_scaling(),
             kv_dtype: "bf16",
             kv_cache_bytes: self.session.kv_bytes(),
+            eviction: None,
         }
     }
 }

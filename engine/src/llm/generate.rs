@@ -67,6 +67,24 @@ pub struct ReadStats {
     pub kv_dtype: &'static str,
     /// Bytes the KV cache holds (key summaries included).
     pub kv_cache_bytes: usize,
+    /// What KV eviction kept, when the read evicted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eviction: Option<EvictionReport>,
+}
+
+/// What a read's KV eviction kept and saved: the card's numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvictionReport {
+    /// The policy and its budget, in words.
+    pub policy: String,
+    /// Positions kept per layer and KV head at the end.
+    pub kept_positions: usize,
+    /// Positions read (kept or evicted).
+    pub read_positions: usize,
+    /// Bytes the cache would hold with nothing evicted.
+    pub full_cache_bytes: usize,
+    /// Most bytes the cache held at once.
+    pub peak_cache_bytes: usize,
 }
 
 impl<'m> Decoder<'m> for Session<'m> {
@@ -108,6 +126,16 @@ impl<'m> Decoder<'m> for Session<'m> {
             rope_scaling: self.rope_scaling(),
             kv_dtype: self.cache.dtype.name(),
             kv_cache_bytes: self.cache.bytes(),
+            eviction: self.options().eviction.map(|e| {
+                let per_row = self.cache.bytes() as f64 / self.cache.len.max(1) as f64;
+                EvictionReport {
+                    policy: e.to_string(),
+                    kept_positions: self.cache.len,
+                    read_positions: self.cache.position(),
+                    full_cache_bytes: (per_row * self.cache.position() as f64) as usize,
+                    peak_cache_bytes: self.eviction_stats.peak_cache_bytes,
+                }
+            }),
         }
     }
 }

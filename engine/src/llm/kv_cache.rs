@@ -155,6 +155,45 @@ impl LayerKv {
         }
     }
 
+    /// Keeps, for each KV head `h`, the rows `keep[h]` (equally many per
+    /// head, ascending) in that order; key summaries are rebuilt on the
+    /// next view. An int8 layer is expanded, gathered and quantized again.
+    fn gather(&mut self, keep: &[Vec<usize>], row: usize, head_dim: usize) {
+        fn pick<T: Copy>(src: &[T], keep: &[Vec<usize>], row: usize, d: usize) -> Vec<T> {
+            let kept = keep.first().map_or(0, Vec::len);
+            let mut out = Vec::with_capacity(kept * row);
+            for i in 0..kept {
+                for (h, rows) in keep.iter().enumerate() {
+                    out.extend_from_slice(&src[rows[i] * row + h * d..][..d]);
+                }
+            }
+            out
+        }
+        self.store = match &self.store {
+            Store::F32 { keys, values } => Store::F32 {
+                keys: pick(keys, keep, row, head_dim),
+                values: pick(values, keep, row, head_dim),
+            },
+            Store::F16 { keys, values } => Store::F16 {
+                keys: pick(keys, keep, row, head_dim),
+                values: pick(values, keep, row, head_dim),
+            },
+            Store::Int8(q) => {
+                let (mut k, mut v) = (Vec::new(), Vec::new());
+                q.dequantize_into(&mut k, &mut v);
+                let mut fresh = Int8Kv::new(row, head_dim);
+                fresh.append(
+                    &pick(&k, keep, row, head_dim),
+                    &pick(&v, keep, row, head_dim),
+                );
+                Store::Int8(fresh)
+            }
+        };
+        if let Some(s) = &self.summaries {
+            self.summaries = Some(KeySummaries::new(s.block(), row / head_dim, head_dim));
+        }
+    }
+
     fn bytes(&self) -> usize {
         let data = match &self.store {
             Store::F32 { keys, values } => (keys.len() + values.len()) * 4,
@@ -198,8 +237,11 @@ impl LayerKv {
 pub struct KvCache {
     /// One cache per transformer block.
     pub layers: Vec<LayerKv>,
-    /// Tokens cached.
+    /// Rows cached (positions kept).
     pub len: usize,
+    /// Positions evicted ([`KvCache::evict`]): the next token's position is
+    /// `len + evicted`.
+    pub evicted: usize,
     /// How keys and values are stored (and so their bytes and rounding).
     pub dtype: KvDtype,
     row: usize,
@@ -215,10 +257,27 @@ impl KvCache {
                 .map(|_| LayerKv::new(dtype, row, head_dim))
                 .collect(),
             len: 0,
+            evicted: 0,
             dtype,
             row,
             head_dim,
         }
+    }
+
+    /// The position of the next token (rows cached plus rows evicted).
+    pub fn position(&self) -> usize {
+        self.len + self.evicted
+    }
+
+    /// Keeps, in layer `l` and KV head `h`, only the rows `keep[l][h]`
+    /// (ascending; the same count for every head and layer).
+    pub fn evict(&mut self, keep: &[Vec<Vec<usize>>]) {
+        let kept = keep.first().and_then(|k| k.first()).map_or(0, Vec::len);
+        for (layer, rows) in self.layers.iter_mut().zip(keep) {
+            layer.gather(rows, self.row, self.head_dim);
+        }
+        self.evicted += self.len - kept;
+        self.len = kept;
     }
 
     /// Keeps per-layer key summaries of `block`-token blocks from now on
@@ -263,12 +322,14 @@ impl KvCache {
         self.layers.iter().map(LayerKv::bytes).sum()
     }
 
-    /// Forgets the tokens from `len` on; `false` (nothing changed) for an
-    /// int8 cache or one with key summaries, which cannot be cut.
+    /// Forgets the tokens from position `len` on; `false` (nothing
+    /// changed) for an int8 cache or one with key summaries, which cannot
+    /// be cut, or a cut into evicted positions.
     pub fn truncate(&mut self, len: usize) -> bool {
-        if !self.cuttable() || len > self.len {
+        if !self.cuttable() || len > self.position() || len < self.evicted {
             return false;
         }
+        let len = len - self.evicted;
         let keep = len * self.row;
         for l in &mut self.layers {
             match &mut l.store {
@@ -298,5 +359,6 @@ impl KvCache {
             self.keep_key_summaries(block);
         }
         self.len = 0;
+        self.evicted = 0;
     }
 }

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod chat;
 mod chat_jinja;
 pub mod config;
+pub mod evict;
 pub mod generate;
 pub mod kv_cache;
 pub mod kv_int8;
@@ -21,9 +22,11 @@ pub use attention::{
 };
 pub use chat::{document_qa, support_check, ChatMessage, ChatTemplate, Role, QUOTE_LEAD_IN};
 pub use config::{Arch, ArchNumerics, ModelConfig};
+pub use evict::{Eviction, EvictionPolicy};
 pub use folio_kernels::attention::{AttentionShape, AttentionStats, KeySummaries, SparseConfig};
 pub use generate::{
-    generate, perplexity, token_losses, Decoder, GenerateOptions, Generation, ReadStats, StopReason,
+    generate, perplexity, token_losses, Decoder, EvictionReport, GenerateOptions, Generation,
+    ReadStats, StopReason,
 };
 pub use kv_cache::{KvCache, KvDtype, KvView};
 pub use model::{Logits, Model, Session, SessionOptions};

@@ -19,6 +19,7 @@ use folio_kernels::{AttentionShape, AttentionStats};
 use super::attention::{Attention, CappedAttention, FlashAttention};
 use super::chat::ChatTemplate;
 use super::config::{Arch, ModelConfig};
+use super::evict::{accumulate_attention, Eviction, EvictionPolicy};
 use super::kv_cache::{KvCache, KvDtype, KvScratch};
 use super::rope::{Rope, RopeLayout, RopeScaling};
 use super::tokenizer::TextTokenizer;
@@ -155,6 +156,9 @@ pub struct SessionOptions {
     /// this CPU (K-quants on AVX2), f32 tiles and gemm for the rest
     /// (BENCHMARKS.md).
     pub int8_prefill: bool,
+    /// Keep at most a budget of positions per layer and KV head
+    /// ([`super::evict`]); `None`: every position.
+    pub eviction: Option<Eviction>,
 }
 
 impl Default for SessionOptions {
@@ -166,6 +170,7 @@ impl Default for SessionOptions {
             prefill_chunk: 512,
             quantized_activations: true,
             int8_prefill: false,
+            eviction: None,
         }
     }
 }
@@ -193,6 +198,24 @@ pub struct Session<'m> {
     pub attention_stats: AttentionStats,
     /// Tokens the request declared before its first forward (0: unknown).
     declared_length: usize,
+    /// Per layer and KV head, the attention each cached row received (kept
+    /// only for an eviction that ranks by it).
+    attention_received: Vec<Vec<Vec<f32>>>,
+    /// What eviction did so far.
+    pub eviction_stats: EvictionStats,
+    /// A prompt was read since the last SnapKV eviction.
+    snap_pending: bool,
+}
+
+/// What a session's eviction did: the card's numbers.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct EvictionStats {
+    /// Times the cache was cut back to the budget.
+    pub evictions: usize,
+    /// Positions dropped from each layer and KV head in all.
+    pub positions_dropped: usize,
+    /// Most bytes the cache held at once.
+    pub peak_cache_bytes: usize,
 }
 
 /// Which logits a forward call returns.
@@ -227,6 +250,9 @@ impl<'m> Session<'m> {
             options,
             attention_stats: AttentionStats::default(),
             declared_length: 0,
+            attention_received: Vec::new(),
+            eviction_stats: EvictionStats::default(),
+            snap_pending: false,
         }
     }
 
@@ -250,9 +276,9 @@ impl<'m> Session<'m> {
         self.scratch.bytes()
     }
 
-    /// Tokens in the cache.
+    /// Tokens read so far (cached or evicted): the next token's position.
     pub fn position(&self) -> usize {
-        self.cache.len
+        self.cache.position()
     }
 
     /// Fixes the RoPE frequencies of a request of `tokens` prompt tokens
@@ -280,6 +306,9 @@ impl<'m> Session<'m> {
         self.cache.clear();
         self.attention_stats = AttentionStats::default();
         self.declared_length = 0;
+        self.attention_received.clear();
+        self.eviction_stats = EvictionStats::default();
+        self.snap_pending = false;
     }
 
     /// Puts `cache` (a saved prompt prefix) in place of this session's, for
@@ -311,6 +340,45 @@ impl<'m> Session<'m> {
         }
         self.declared_length = 0;
         std::mem::replace(&mut self.cache, empty)
+    }
+
+    /// Cuts the cache back to the eviction budget when the policy says so:
+    /// after every prefill chunk (StreamingLLM, H2O), or once a prompt of
+    /// more than one token has been read and decoding starts (SnapKV).
+    fn evict_if_due(&mut self, tokens: usize) {
+        self.eviction_stats.peak_cache_bytes =
+            self.eviction_stats.peak_cache_bytes.max(self.cache.bytes());
+        let Some(e) = self.options.eviction else {
+            return;
+        };
+        let due = if e.during_prefill() {
+            self.cache.len > e.budget
+        } else {
+            // SnapKV: when decoding starts after a prompt (a call of one
+            // token after one of several), with the prompt's votes in.
+            let due = tokens == 1 && self.snap_pending && self.cache.len > e.budget;
+            self.snap_pending = tokens > 1;
+            due
+        };
+        if !due {
+            return;
+        }
+        let heads = self.model.config.n_kv_heads;
+        let keep: Vec<Vec<Vec<usize>>> = (0..self.cache.layers.len())
+            .map(|l| {
+                let scores = self.attention_received.get(l).map(Vec::as_slice);
+                e.keep(self.cache.len, heads, scores)
+            })
+            .collect();
+        for (scores, keep) in self.attention_received.iter_mut().zip(&keep) {
+            for (s, rows) in scores.iter_mut().zip(keep) {
+                *s = rows.iter().map(|&r| s[r]).collect();
+            }
+        }
+        let before = self.cache.len;
+        self.cache.evict(&keep);
+        self.eviction_stats.evictions += 1;
+        self.eviction_stats.positions_dropped += before - self.cache.len;
     }
 
     /// Forgets the cached tokens from `len` on (see [`super::Decoder::truncate`]).
@@ -369,7 +437,26 @@ impl<'m> Session<'m> {
             Products::Prompt
         };
         let (t, h, d) = (tokens.len(), c.hidden, c.head_dim);
+        if self.options.eviction.is_some_and(|e| !e.during_prefill()) {
+            self.evict_if_due(t);
+        }
         let start = self.cache.len;
+        let position = self.cache.position();
+        let ranking = self.options.eviction.filter(|e| e.needs_scores());
+        if ranking.is_some() {
+            let heads = c.n_kv_heads;
+            self.attention_received
+                .resize_with(c.n_layers, || vec![Vec::new(); heads]);
+            for layer in &mut self.attention_received {
+                for head in layer.iter_mut() {
+                    // SnapKV counts only the last call's votes.
+                    if ranking.is_some_and(|e| !e.during_prefill()) {
+                        head.iter_mut().for_each(|s| *s = 0.0);
+                    }
+                    head.resize(start + t, 0.0);
+                }
+            }
+        }
         let mut x = Vec::with_capacity(t * h);
         for &tok in tokens {
             let tok = tok as usize;
@@ -397,7 +484,7 @@ impl<'m> Session<'m> {
         };
         let mut normed = vec![0f32; t * h];
         let mut act = vec![0f32; t * c.ffn_hidden];
-        let rope_table = self.rope.table(start, t);
+        let rope_table = self.rope.table(position, t);
         let mut q = vec![0f32; t * q_dim];
         let mut attn = vec![0f32; t * q_dim];
         let (mut new_keys, mut new_values) = (vec![0f32; t * kv_dim], vec![0f32; t * kv_dim]);
@@ -438,6 +525,20 @@ impl<'m> Session<'m> {
                     .attend(&q, &view, &mut attn, shape, scale),
             };
             self.attention_stats.merge(stats);
+            if let Some(e) = ranking {
+                let rows = match e.policy {
+                    EvictionPolicy::SnapKv { window, .. } => t.saturating_sub(window)..t,
+                    _ => 0..t,
+                };
+                accumulate_attention(
+                    &mut self.attention_received[i],
+                    &q,
+                    view.keys,
+                    shape,
+                    scale,
+                    rows,
+                );
+            }
             let attn_out = layer.attn_out.forward(&attn, t, products);
             add_residual(
                 &mut x,
@@ -463,6 +564,9 @@ impl<'m> Session<'m> {
             );
         }
         self.cache.len += t;
+        if self.options.eviction.is_some_and(|e| e.during_prefill()) {
+            self.evict_if_due(t);
+        }
         let Some(rows) = logit_rows else {
             return Ok(Vec::new());
         };

@@ -91,7 +91,8 @@ impl PrefixKey {
         total: usize,
     ) -> Result<Self> {
         let settings = format!(
-            "model={} attention={} kv={} rope={:?} chunk={} int8_activations={} int8_prefill={}",
+            "model={} attention={} kv={} rope={:?} chunk={} int8_activations={} int8_prefill={} \
+             eviction={:?}",
             model.sha256()?,
             session.attention.describe(),
             session.kv_dtype.name(),
@@ -99,6 +100,7 @@ impl PrefixKey {
             session.prefill_chunk,
             session.quantized_activations,
             session.int8_prefill,
+            session.eviction,
         );
         let rope = model
             .rope(session.rope_scaling.resolve(total), total)

@@ -69,12 +69,21 @@ pub fn read_document_prefix(
     session: &SessionOptions,
 ) -> Result<PrefixStep> {
     let model = decoder.model();
-    let usable = cache.filter(|_| decoder.kv_cache().is_some());
+    let usable = cache.filter(|_| decoder.kv_cache().is_some() && session.eviction.is_none());
     let mut step = PrefixStep {
         report: cache.map(|_| PrefixReport::default()),
         ..Default::default()
     };
-    if let Some(cache) = usable {
+    if cache.is_some() && session.eviction.is_some() {
+        step.report = Some(PrefixReport {
+            notice: Some(
+                "not kept for later questions: an evicted cache holds what this read's attention \
+                 chose"
+                    .into(),
+            ),
+            ..Default::default()
+        });
+    } else if let Some(cache) = usable {
         let key = PrefixKey::new(model, session, text, id, total)?;
         let restored = cache.restore(&key, prompt, decoder, total);
         step.start = restored.reused_tokens;

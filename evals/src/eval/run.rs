@@ -346,6 +346,7 @@ fn options(config: &RunConfig, strategy: EvalStrategy) -> AskOptions {
         min_confidence: config.min_confidence,
         // Each item is measured as a first read: nothing carried over.
         prefix_cache: None,
+        eviction: None,
     }
 }
 
