@@ -227,6 +227,19 @@ fn long_context_flags_are_checked_and_reported() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(">= 1"), "{}", stderr(&out));
+    for (flags, says) in [
+        (
+            &["--kv-evict", "lru", "--kv-budget", "64"][..],
+            "streaming, h2o or snapkv",
+        ),
+        (&["--kv-evict", "h2o"][..], "needs --kv-budget"),
+        (&["--kv-budget", "64"][..], "needs --kv-evict"),
+        (&["--kv-evict", "snapkv", "--kv-budget", "16"][..], "window"),
+    ] {
+        let out = folio(&[&["demo", "--model", "smollm2-135m"], flags].concat());
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        assert!(stderr(&out).contains(says), "{flags:?}: {}", stderr(&out));
+    }
 
     let out = folio(&[
         "demo",
@@ -248,6 +261,10 @@ fn long_context_flags_are_checked_and_reported() {
         "yarn",
         "--rope-factor",
         "2",
+        "--kv-evict",
+        "h2o",
+        "--kv-budget",
+        "200",
         "--max-tokens",
         "16",
         "--json",
@@ -256,6 +273,11 @@ fn long_context_flags_are_checked_and_reported() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["eviction"]["kept_positions"], 200, "{record}");
+    assert!(record["eviction"]["policy"]
+        .as_str()
+        .unwrap()
+        .starts_with("h2o"));
     assert_eq!(record["attention"], "sparse");
     assert_eq!(record["kv_dtype"], "int8");
     assert_eq!(record["rope_scaling"]["kind"], "yarn");
