@@ -35,6 +35,25 @@ pub enum BenchWhat {
     /// The router's predicted latency against the measured one, per
     /// strategy and stage.
     Router(BenchRouterArgs),
+    /// Read once, ask many: time to the first token of a first and a
+    /// second question over one document, with the saved prefix restored
+    /// from disk and from memory.
+    KvReuse(BenchKvReuseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchKvReuseArgs {
+    /// The reader (default: folio's default reader).
+    #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Document lengths in the model's tokens.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![4096usize, 16384, 32768])]
+    pub lengths: Vec<usize>,
+    /// Append one JSON line per length to this file (results survive a kill).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod ask;
 mod bench_attention;
 mod bench_context;
+mod bench_kv_reuse;
 mod bench_llm;
 mod bench_router;
 mod cache;
@@ -44,6 +45,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             what: BenchWhat::Context(args),
         } => bench_context::run(args),
+        Command::Bench {
+            what: BenchWhat::KvReuse(args),
+        } => bench_kv_reuse::run(args),
         Command::Ingest(args) => ingest::run(args, cli.threads),
         Command::Search(args) => search::run(args, cli.threads),
         Command::Eval(args) => eval::run_eval(args),
