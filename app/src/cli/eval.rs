@@ -44,6 +44,12 @@ pub struct EvalArgs {
     pub budget: BudgetArgs,
     #[command(flatten)]
     pub plan: PlanArgs,
+    /// Shares of each item's context a full read with `--kv-evict` keeps,
+    /// e.g. `10%,25%,50%`: with `--kv-evict` (here a comma list of
+    /// policies), one full-read column per policy and share, beside the
+    /// strategies (`--kv-budget N` keeps N positions instead).
+    #[arg(long, value_name = "SHARES")]
+    pub kv_budgets: Option<String>,
     /// Most answer tokens.
     #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,

@@ -3,10 +3,11 @@
 
 use anyhow::{bail, Context, Result};
 use folio_engine::ask::Models;
+use folio_engine::llm::EvictionPolicy;
 use folio_engine::models::load_model;
 use folio_evals::eval::{
-    already_done, load_items, parse_lengths, report, run, EvalStrategy, RunConfig, Suite,
-    SuiteOptions,
+    already_done, load_items, parse_lengths, report, run, EvalEviction, EvalStrategy, EvictBudget,
+    RunConfig, Suite, SuiteOptions,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -114,8 +115,9 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
         model: args.plan.model.clone(),
         min_confidence: args.plan.min_confidence,
         ground: !args.plan.no_quote,
+        evictions: evictions(args)?,
     };
-    let total = items.len() * config.strategies.len();
+    let total = items.len() * folio_evals::eval::columns(&config);
     let done = already_done(&config, &items)?;
     let bar = if progress {
         let bar = ProgressBar::new(total as u64);
@@ -212,4 +214,50 @@ pub fn seed_claims(args: SeedClaimsArgs) -> Result<()> {
         None => print!("{md}"),
     }
     Ok(())
+}
+
+/// The eviction columns `--kv-evict` (a comma list of policies here) and
+/// `--kv-budgets` (shares) or `--kv-budget` (positions) ask for.
+fn evictions(args: &EvalArgs) -> Result<Vec<EvalEviction>> {
+    let e = &args.plan.evict;
+    let Some(names) = &e.kv_evict else {
+        if e.kv_budget.is_some() || args.kv_budgets.is_some() {
+            bail!("--kv-budget and --kv-budgets need --kv-evict streaming,h2o,snapkv");
+        }
+        return Ok(Vec::new());
+    };
+    let budgets: Vec<EvictBudget> = match (&args.kv_budgets, e.kv_budget) {
+        (Some(_), Some(_)) => {
+            bail!("give --kv-budgets (shares) or --kv-budget (positions), not both")
+        }
+        (None, None) => bail!("--kv-evict needs --kv-budgets 10%,25%,50% or --kv-budget N"),
+        (None, Some(0)) => bail!("--kv-budget must be at least 1 position"),
+        (None, Some(n)) => vec![EvictBudget::Positions(n)],
+        (Some(list), None) => list
+            .split(',')
+            .map(|s| {
+                let s = s.trim();
+                let share = s
+                    .strip_suffix('%')
+                    .and_then(|p| p.parse::<f64>().ok())
+                    .map(|p| p / 100.0)
+                    .filter(|p| *p > 0.0 && *p <= 1.0);
+                share.map(EvictBudget::Share).with_context(|| {
+                    format!("--kv-budgets {s:?} is not a share of the context: give e.g. 25%")
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let mut out = Vec::new();
+    for name in names.split(',').map(str::trim) {
+        let policy = EvictionPolicy::parse(name).with_context(|| {
+            format!("--kv-evict {name:?} is not a policy: use streaming, h2o or snapkv")
+        })?;
+        out.extend(
+            budgets
+                .iter()
+                .map(|&budget| EvalEviction { policy, budget }),
+        );
+    }
+    Ok(out)
 }

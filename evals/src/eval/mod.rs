@@ -26,7 +26,10 @@ use folio_engine::llm::TextTokenizer;
 
 pub use items::{Item, ItemDoc, Scoring};
 pub use record::EvalRecord;
-pub use run::{already_done, read_results, results_path, run, EvalStrategy, RunConfig};
+pub use run::{
+    already_done, columns, read_results, results_path, run, EvalEviction, EvalStrategy,
+    EvictBudget, RunConfig,
+};
 
 /// The suites `folio eval` knows.
 #[derive(Debug, Clone, PartialEq, Eq)]

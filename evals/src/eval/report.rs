@@ -81,7 +81,7 @@ fn row(g: &Group, first: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "| {first} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {chosen} | {} | {} |\n",
+        "| {first} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {chosen} | {} | {} |\n",
         g.items,
         pct(g.score),
         pct(g.exact),
@@ -94,14 +94,15 @@ fn row(g: &Group, first: &str) -> String {
         g.seconds_mean,
         g.seconds_p50,
         g.peak_memory_max_bytes as f64 / (1u64 << 20) as f64,
+        g.kv_bytes_mean / (1u64 << 20) as f64,
         g.fallbacks,
         g.errors,
     )
 }
 
-const HEADER: &str = "| score % | EM % | F1 % | refusal % | flagged % | recall % | tokens sent | corpus tokens | s mean | s p50 | peak MiB | plans | fallbacks | errors |\n";
+const HEADER: &str = "| score % | EM % | F1 % | refusal % | flagged % | recall % | tokens sent | corpus tokens | s mean | s p50 | peak MiB | KV MiB | plans | fallbacks | errors |\n";
 const RULE: &str =
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
 
 /// The risk–coverage sweep of one strategy: what abstaining below each
 /// threshold keeps and loses.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use folio_engine::ask::{AskOptions, Asker, Corpus, Models};
-use folio_engine::llm::GenerateOptions;
+use folio_engine::llm::{Eviction, EvictionPolicy, GenerateOptions};
 use folio_engine::router::{Budget, DeviceProfile, StrategyKind};
 
 use super::items::{Item, ItemDoc};
@@ -70,6 +70,99 @@ pub struct RunConfig {
     pub min_confidence: Option<f64>,
     /// Quote and score each answer (`false`: `--no-quote`).
     pub ground: bool,
+    /// Full reads with KV eviction, each a column of its own beside the
+    /// strategies (before `auto`).
+    pub evictions: Vec<EvalEviction>,
+}
+
+/// A full read with KV eviction: the policy and its budget, a share of
+/// each item's context or a number of positions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalEviction {
+    /// Which positions are kept.
+    pub policy: EvictionPolicy,
+    /// How many.
+    pub budget: EvictBudget,
+}
+
+/// An eviction budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EvictBudget {
+    /// This share of the item's context tokens (at least what the policy
+    /// keeps anyway).
+    Share(f64),
+    /// This many positions per layer and KV head.
+    Positions(usize),
+}
+
+impl EvalEviction {
+    /// The column's name in records and reports, e.g. `full+snapkv@25%`.
+    pub fn label(&self) -> String {
+        match self.budget {
+            EvictBudget::Share(s) => {
+                format!("full+{}@{}%", self.policy.name(), (s * 100.0).round())
+            }
+            EvictBudget::Positions(n) => format!("full+{}@{n}", self.policy.name()),
+        }
+    }
+
+    /// The eviction of an item whose context is `tokens` long.
+    fn for_context(&self, tokens: usize) -> Eviction {
+        let floor = match self.policy {
+            EvictionPolicy::SnapKv { window, .. } => window + 1,
+            EvictionPolicy::Streaming { sinks } => sinks + 1,
+            EvictionPolicy::H2o { recent } => recent + 1,
+        };
+        let budget = match self.budget {
+            EvictBudget::Share(s) => (tokens as f64 * s).ceil() as usize,
+            EvictBudget::Positions(n) => n,
+        };
+        Eviction {
+            policy: self.policy,
+            budget: budget.max(floor),
+        }
+    }
+}
+
+/// One column of a run: a strategy, or a full read with eviction.
+struct Variant {
+    strategy: EvalStrategy,
+    eviction: Option<EvalEviction>,
+    label: String,
+}
+
+/// The columns of a run in order: the forced strategies, the evicted full
+/// reads, then `auto` (last, so it can reuse a forced run's record).
+fn variants(config: &RunConfig) -> Vec<Variant> {
+    let plain = |s: &EvalStrategy| Variant {
+        strategy: *s,
+        eviction: None,
+        label: s.name().to_string(),
+    };
+    let mut out: Vec<Variant> = config
+        .strategies
+        .iter()
+        .filter(|s| **s != EvalStrategy::Auto)
+        .map(plain)
+        .collect();
+    out.extend(config.evictions.iter().map(|e| Variant {
+        strategy: EvalStrategy::Forced(StrategyKind::Full),
+        eviction: Some(*e),
+        label: e.label(),
+    }));
+    out.extend(
+        config
+            .strategies
+            .iter()
+            .filter(|s| **s == EvalStrategy::Auto)
+            .map(plain),
+    );
+    out
+}
+
+/// Answers per item a run gives: one per strategy and eviction.
+pub fn columns(config: &RunConfig) -> usize {
+    config.strategies.len() + config.evictions.len()
 }
 
 /// The results file in an output folder.
@@ -133,10 +226,11 @@ pub fn already_done(config: &RunConfig, items: &[Item]) -> Result<usize> {
         .filter(|r| r.error.is_none())
         .map(|r| key(&r.suite, &r.id, &r.strategy))
         .collect();
+    let variants = variants(config);
     Ok(items
         .iter()
-        .flat_map(|i| config.strategies.iter().map(move |s| (i, s)))
-        .filter(|(i, s)| done.contains(&key(i.suite, &i.id, s.name())))
+        .flat_map(|i| variants.iter().map(move |v| (i, v)))
+        .filter(|(i, v)| done.contains(&key(i.suite, &i.id, &v.label)))
         .count())
 }
 
@@ -164,26 +258,25 @@ pub fn run(
         .append(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
+    let variants = variants(config);
     for item in items {
-        let pending: Vec<EvalStrategy> = config
-            .strategies
+        let pending: Vec<&Variant> = variants
             .iter()
-            .copied()
-            .filter(|s| !done.contains_key(&key(item.suite, &item.id, s.name())))
+            .filter(|v| !done.contains_key(&key(item.suite, &item.id, &v.label)))
             .collect();
         if pending.is_empty() {
             continue;
         }
         let files = write_item(config, item);
-        for strategy in pending {
+        for variant in pending {
             let record = match files
                 .as_ref()
                 .map_err(|e| anyhow::anyhow!("{e:#}"))
                 .and_then(|f| f.open())
             {
-                Ok(corpus) => answer(config, item, strategy, corpus, models, profile, &done),
+                Ok(corpus) => answer(config, item, variant, corpus, models, profile, &done),
                 Err(e) => {
-                    let mut r = EvalRecord::new(item, strategy.name(), &config.model);
+                    let mut r = EvalRecord::new(item, &variant.label, &config.model);
                     r.error = Some(format!("{e:#}"));
                     r
                 }
@@ -195,7 +288,7 @@ pub fn run(
             file.write_all(line.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
             on_record(&record);
-            done.insert(key(item.suite, &item.id, strategy.name()), record);
+            done.insert(key(item.suite, &item.id, &variant.label), record);
         }
         // The item's records are on disk before its scratch files go.
         file.sync_data()
@@ -298,14 +391,25 @@ fn write_item(config: &RunConfig, item: &Item) -> Result<ItemFiles> {
 fn answer(
     config: &RunConfig,
     item: &Item,
-    strategy: EvalStrategy,
+    variant: &Variant,
     mut corpus: Corpus,
     models: Models,
     profile: &DeviceProfile,
     done: &HashMap<Key, EvalRecord>,
 ) -> EvalRecord {
-    let mut record = EvalRecord::new(item, strategy.name(), &config.model);
-    let mut asker = Asker::new(&mut corpus, models, profile, options(config, strategy));
+    let strategy = variant.strategy;
+    let mut record = EvalRecord::new(item, &variant.label, &config.model);
+    let mut options = options(config, strategy);
+    if let Some(e) = variant.eviction {
+        match corpus.stats(models.answerer) {
+            Ok(stats) => options.eviction = Some(e.for_context(stats.tokens)),
+            Err(err) => {
+                record.error = Some(format!("{err:#}"));
+                return record;
+            }
+        }
+    }
+    let mut asker = Asker::new(&mut corpus, models, profile, options);
     if strategy == EvalStrategy::Auto {
         if let Some(reused) = reuse(config, item, &mut asker, done) {
             return reused;

@@ -47,6 +47,10 @@ pub struct Group {
     pub stages: Stages,
     /// Highest peak resident bytes of any answer in the group.
     pub peak_memory_max_bytes: u64,
+    /// Mean bytes the KV cache held at the end of an answer (what eviction
+    /// and KV dtypes trade accuracy for).
+    #[serde(default)]
+    pub kv_bytes_mean: f64,
     /// How many answers each plan kind produced (the router's picks for
     /// `auto`), e.g. {"rag": 3, "full": 7}.
     pub chosen: BTreeMap<String, usize>,
@@ -153,6 +157,7 @@ fn group(suite: String, strategy: String, kind: String, rs: &[&EvalRecord]) -> G
             .map(|r| r.peak_memory_bytes)
             .max()
             .unwrap_or(0),
+        kv_bytes_mean: mean(answered.iter().map(|r| r.kv_bytes as f64)).unwrap_or(0.0),
         chosen,
         fallbacks: answered.iter().filter(|r| r.fallback.is_some()).count(),
         suite,
