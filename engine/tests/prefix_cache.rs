@@ -68,7 +68,7 @@ fn cache_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_restored_prefix_answers_the_next_question_as_a_fresh_read() {
-    let text = excerpt("\n   :hacker: n.", 5_000);
+    let text = excerpt("\n   :hacker: n.", 3_500);
     for id in [TEST_MODEL, READER] {
         let model = load_model(id, false).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -106,6 +106,9 @@ fn a_restored_prefix_answers_the_next_question_as_a_fresh_read() {
             "{id}: the restored cache is not the one the prefill made"
         );
 
+        if id != TEST_MODEL {
+            continue;
+        }
         // In memory (the TUI): the second question restores without disk.
         let memory = Arc::new(PrefixCache::in_memory());
         read(&model, &text, "What is a hacker?", Some(&memory), false);
