@@ -371,6 +371,53 @@ fn a_saved_prefix_makes_the_next_full_read_cheap() {
     assert!(s.prefill < full.prefill / 20.0, "{s:?} against {full:?}");
 }
 
+/// A full read whose cache breaks the memory budget is offered with H2O
+/// eviction sized to the budget; only a forced full read (or nothing else
+/// fitting) takes it, and the card says what it gives up.
+#[test]
+fn a_memory_budget_a_full_cache_breaks_gets_an_evicting_read() {
+    let tokens = 30_000;
+    let open = decide(
+        LOOKUP,
+        tokens,
+        budget(None, None, None),
+        Some(StrategyKind::Full),
+    )
+    .unwrap();
+    let whole = decide_with(
+        qwen(),
+        LOOKUP,
+        tokens,
+        budget(None, None, None),
+        Some(StrategyKind::Full),
+    )
+    .unwrap()
+    .chosen
+    .cost;
+    assert!(matches!(open, Strategy::Full { eviction: None, .. }));
+    // Room for about a quarter of the cache.
+    let memory = whole.peak_memory_bytes - whole.kv_bytes * 3 / 4;
+    let mut tight = budget(None, None, None);
+    tight.memory_bytes = Some(memory);
+    let d = decide_with(qwen(), LOOKUP, tokens, tight, Some(StrategyKind::Full)).unwrap();
+    let Strategy::Full {
+        eviction: Some(e), ..
+    } = d.chosen.strategy
+    else {
+        panic!("{:?}", d.chosen)
+    };
+    assert!(e.budget > 1024 && e.budget < tokens / 3, "{e:?}");
+    assert!(d.chosen.cost.peak_memory_bytes <= memory);
+    assert!(
+        d.reasons.iter().any(|r| r.contains("memory budget")),
+        "{:?}",
+        d.reasons
+    );
+    // Unforced, retrieval fits the same budget and is chosen instead.
+    let free = decide_with(qwen(), LOOKUP, tokens, tight, None).unwrap();
+    assert_eq!(free.chosen.strategy.kind(), StrategyKind::Rag);
+}
+
 #[test]
 fn costs_grow_with_context_and_rag_reads_a_fraction() {
     let (c, p, m, s) = (corpus(20_000), profile(), qwen(), smol());

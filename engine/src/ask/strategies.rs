@@ -74,8 +74,9 @@ pub(super) fn run(
     let answer_options = AnswerOptions {
         generate: options.generate.clone(),
         session: SessionOptions {
+            // `--kv-evict` first, else the plan's own (a memory budget).
             eviction: match strategy {
-                Strategy::Full { .. } => options.eviction,
+                Strategy::Full { eviction, .. } => options.eviction.or(*eviction),
                 _ => None,
             },
             ..session_for(models, strategy)
@@ -141,6 +142,7 @@ pub(super) const PLAIN_FULL_READ: Strategy = Strategy::Full {
     attention: PlannedAttention::Flash,
     rope: crate::llm::RopeScaling::None,
     kv: crate::llm::KvDtype::F32,
+    eviction: None,
 };
 
 /// The answerer's session for `strategy`: the model's defaults, with a full
@@ -151,6 +153,7 @@ pub(super) fn session_for(models: Models, strategy: &Strategy) -> SessionOptions
         attention,
         rope,
         kv,
+        ..
     } = strategy
     {
         session.attention = match attention {

@@ -30,7 +30,7 @@ pub use records::{
     QuestionKind, StageSeconds, Strategy, StrategyKind,
 };
 
-use crate::llm::{KvDtype, RopeScaling};
+use crate::llm::{Eviction, KvDtype, RopeScaling};
 use cost::PROMPT_OVERHEAD_TOKENS;
 
 /// Everything the router decides from.
@@ -107,8 +107,10 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
     let trained = input.model.trained_context;
     let mut reasons = Vec::new();
     let whole_read = input.model.whole_read_tokens;
-    let in_range =
-        |c: &Candidate| matches!(c.strategy, Strategy::Full { .. }) && !c.cost.beyond_trained_range;
+    // A read that evicts is offered only when nothing else fits (rule 4).
+    let in_range = |c: &Candidate| {
+        matches!(c.strategy, Strategy::Full { eviction: None, .. }) && !c.cost.beyond_trained_range
+    };
     let whole_read_well = tokens <= whole_read;
     let within = |c: &Candidate| in_range(c) && whole_read_well;
     let full_in_range = candidates.iter().find(|c| in_range(c));
@@ -194,6 +196,17 @@ pub fn route(input: &RouteInput) -> Result<Decision, Box<NoPlan>> {
     reasons.push(coverage_reason(&chosen, tokens));
     if let Some(reason) = prefix_reason(input, &chosen) {
         reasons.push(reason);
+    }
+    if let Strategy::Full {
+        eviction: Some(e), ..
+    } = chosen.strategy
+    {
+        reasons.push(format!(
+            "a full KV cache breaks the memory budget: the read keeps {} positions per layer \
+             and head ({}), and the answer may miss what it evicts",
+            e.budget,
+            e.policy.name()
+        ));
     }
     Ok(Decision {
         chosen,
@@ -316,12 +329,78 @@ fn full_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
                     attention,
                     rope,
                     kv,
+                    eviction: None,
                 },
                 c,
             ));
         }
     }
+    evicted_candidate(input, out);
 }
+
+/// When every full read's cache breaks the memory budget: a flash read
+/// whose H2O eviction (during prefill) keeps as many positions per layer
+/// and head as the budget holds, so the read never holds more.
+fn evicted_candidate(input: &RouteInput, out: &mut Vec<Candidate>) {
+    let (m, p) = (input.model, input.profile);
+    let Some(memory) = input.budget.memory_bytes else {
+        return;
+    };
+    let prompt = input.corpus.tokens + PROMPT_OVERHEAD_TOKENS;
+    let needed = prompt + input.max_answer_tokens;
+    if needed > m.trained_context
+        || out
+            .iter()
+            .any(|c| matches!(c.strategy, Strategy::Full { .. }) && c.fits())
+    {
+        return;
+    }
+    // The cache holds the budget plus one prefill chunk at most.
+    let chunk = 512;
+    // Everything but the cache, the scorer included (it stays loaded).
+    let fixed = cost::answer_memory(m, chunk, KvDtype::F32, chunk)
+        - m.kv_bytes(chunk, KvDtype::F32)
+        + input.scorer.map_or(0, |s| s.resident_bytes);
+    let per_position = m.kv_bytes(1, KvDtype::F32).max(1);
+    let room = memory.saturating_sub(fixed) / per_position;
+    let budget = (room as usize).saturating_sub(chunk);
+    if budget < MIN_EVICTION_BUDGET || budget >= needed {
+        return;
+    }
+    let eviction = Eviction {
+        policy: crate::llm::EvictionPolicy::H2o { recent: 0 },
+        budget,
+    };
+    let attention = PlannedAttention::Flash;
+    // Attention over at most the budget, plus H2O's scoring (as much again).
+    let linear = cost::prefill_seconds(m, p, prompt, attention)
+        - cost::prefill_seconds(m, p, budget.min(prompt), attention);
+    let seconds = StageSeconds {
+        prefill: linear + 2.0 * cost::prefill_seconds(m, p, budget.min(prompt), attention),
+        decode: cost::decode_seconds(m, p, budget, cost::EXPECTED_ANSWER_TOKENS),
+        quote: cost::quote_seconds(m, p, input.ground),
+        ..Default::default()
+    };
+    let c = Cost {
+        seconds,
+        peak_memory_bytes: cost::answer_memory(m, budget + chunk, KvDtype::F32, chunk),
+        context_tokens: prompt,
+        coverage: 1.0,
+        kv_bytes: m.kv_bytes(budget, KvDtype::F32),
+        beyond_trained_range: false,
+    };
+    let strategy = Strategy::Full {
+        attention,
+        rope: RopeScaling::None,
+        kv: KvDtype::F32,
+        eviction: Some(eviction),
+    };
+    out.push(candidate(input, strategy, c));
+}
+
+/// Fewest positions an evicted read is offered with: below this the
+/// cache keeps too little of any document to answer from.
+const MIN_EVICTION_BUDGET: usize = 1024;
 
 fn rag_candidate(input: &RouteInput, out: &mut Vec<Candidate>) {
     let corpus = input.corpus;

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::llm::{KvDtype, Model, RopeScaling};
+use crate::llm::{Eviction, KvDtype, Model, RopeScaling};
 
 /// What the user will spend on one answer. `None` leaves a dimension free.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -220,6 +220,10 @@ pub enum Strategy {
         rope: RopeScaling,
         /// Element type of the KV cache.
         kv: KvDtype,
+        /// Positions evicted to fit a memory budget a full cache exceeds
+        /// (`None`: every position kept).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eviction: Option<Eviction>,
     },
 }
 
@@ -244,6 +248,7 @@ impl Strategy {
                 attention,
                 rope,
                 kv,
+                eviction,
             } => {
                 let att = match attention {
                     PlannedAttention::Flash => "flash",
@@ -253,7 +258,14 @@ impl Strategy {
                     RopeScaling::None => String::new(),
                     r => format!(", RoPE {} ×{}", r.name(), r.factor()),
                 };
-                format!("full context ({att} attention, {} KV{rope})", kv.name())
+                let evict = match eviction {
+                    Some(e) => format!(", {} keeps {} positions", e.policy.name(), e.budget),
+                    None => String::new(),
+                };
+                format!(
+                    "full context ({att} attention, {} KV{rope}{evict})",
+                    kv.name()
+                )
             }
         }
     }

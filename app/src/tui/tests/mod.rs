@@ -146,6 +146,7 @@ pub(super) fn full() -> Strategy {
         attention: PlannedAttention::Flash,
         rope: RopeScaling::None,
         kv: KvDtype::F32,
+        eviction: None,
     }
 }
 
