@@ -169,14 +169,13 @@ pub fn answer_from_context(
         );
     }
     let (mut decoder, device_note) = options.device.decoder(model, &options.session)?;
-    let total = prompt.len() + options.generate.max_new_tokens;
     let prefix = if options.generate.cancelled() {
         PrefixStep::default()
     } else {
         read_document_prefix(
             options.prefix_cache.as_deref(),
             (id, text),
-            (&prompt, total),
+            (&prompt, needed),
             decoder.as_mut(),
             &options.session,
         )?
