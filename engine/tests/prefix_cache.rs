@@ -58,12 +58,21 @@ fn disk(dir: &Path, max: u64) -> Arc<PrefixCache> {
     Arc::new(PrefixCache::on_disk(dir.to_path_buf(), max))
 }
 
-fn cache_files(dir: &Path) -> Vec<PathBuf> {
+/// The folder's files, sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The saved prefixes in the folder (beside them: the measured rates).
+fn cache_files(dir: &Path) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "kv"))
+        .collect()
 }
 
 #[test]
@@ -394,6 +403,12 @@ fn caches_sharing_a_folder_stay_consistent() {
     });
     let left = cache_files(dir.path());
     assert!(!left.is_empty());
+    // Nothing half-written is left: only prefixes and the rates file.
+    let others: Vec<PathBuf> = files(dir.path())
+        .into_iter()
+        .filter(|f| !left.contains(f) && !f.ends_with("rates.json"))
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
     let listed = PrefixCache::on_disk(dir.path().to_path_buf(), cap)
         .list()
         .unwrap();
