@@ -34,6 +34,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::llm::{document_qa, Decoder, KvCache, Model, SessionOptions};
+pub use crate::router::PrefixPricing;
 pub use step::{read_document_prefix, PrefixStep};
 pub use store::Entry;
 
@@ -160,8 +161,6 @@ pub struct PrefixReport {
 /// The disk speed the router prices a restore or save at before one has
 /// been timed on this machine (a local SSD's order of magnitude).
 pub const UNTIMED_BYTES_PER_S: f64 = 1e9;
-
-pub use crate::router::PrefixPricing;
 
 /// What a saved prefix offers a plan, read from its header alone.
 #[derive(Debug, Clone, Copy)]
