@@ -18,16 +18,9 @@ fi
 mkdir -p "$DIR"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# pip download prepares the sdist's metadata, which needs its build backend.
-python3 -m pip install -q --disable-pip-version-check --target "$work/backend" scikit-build-core >&2
-PYTHONPATH="$work/backend" python3 -m pip download -q --disable-pip-version-check --no-deps \
-    --no-binary :all: --no-build-isolation "llama-cpp-python==$VERSION" -d "$work" >&2
-sdist="$work/llama_cpp_python-$VERSION.tar.gz"
-echo "$SHA256  $sdist" | sha256sum -c --quiet >&2
-tar -xzf "$sdist" -C "$work"
-src="$work/llama_cpp_python-$VERSION/vendor/llama.cpp"
 # cmake (and ninja where make is missing) from PyPI when the machine lacks
-# them; their bin/ scripts import the package, hence PYTHONPATH.
+# them, first: preparing the sdist's metadata already looks for cmake. Their
+# bin/ scripts import the package, hence PYTHONPATH.
 tools=()
 command -v cmake >/dev/null 2>&1 || tools+=(cmake)
 generator=()
@@ -39,6 +32,14 @@ if [ ${#tools[@]} -gt 0 ]; then
     python3 -m pip install -q --disable-pip-version-check --target "$work/tools" "${tools[@]}" >&2
     export PATH="$work/tools/bin:$PATH" PYTHONPATH="$work/tools${PYTHONPATH:+:$PYTHONPATH}"
 fi
+# pip download prepares the sdist's metadata, which needs its build backend.
+python3 -m pip install -q --disable-pip-version-check --target "$work/backend" scikit-build-core >&2
+PYTHONPATH="$work/backend${PYTHONPATH:+:$PYTHONPATH}" python3 -m pip download -q --disable-pip-version-check --no-deps \
+    --no-binary :all: --no-build-isolation "llama-cpp-python==$VERSION" -d "$work" >&2
+sdist="$work/llama_cpp_python-$VERSION.tar.gz"
+echo "$SHA256  $sdist" | sha256sum -c --quiet >&2
+tar -xzf "$sdist" -C "$work"
+src="$work/llama_cpp_python-$VERSION/vendor/llama.cpp"
 cmake "${generator[@]}" -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
     -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \

@@ -5,6 +5,7 @@ use folio_engine::ask::context::file_name;
 use folio_engine::ask::{says_not_found, Answer, TradeOffs};
 use folio_engine::llm::{EvictionReport, RopeScaling};
 use folio_engine::prefix_cache::PrefixReport;
+use folio_engine::remote::ServerInfo;
 use folio_engine::router::Strategy;
 
 use crate::output::human_bytes;
@@ -70,28 +71,11 @@ pub fn lines(a: &Answer) -> Vec<String> {
             human_bytes(t.coverage.dropped_bytes as u64)
         ));
     }
-    out.push(format!(
-        "attention   {} on {}, {:.1}% of causal keys attended",
-        t.read.stats.attention,
-        t.read.stats.device,
-        t.read.stats.attended_fraction * 100.0
-    ));
-    if let Some(note) = &t.read.device_note {
-        out.push(format!("device      {note}"));
+    if let Some(server) = &t.read.stats.server {
+        out.extend(server_lines(server));
+    } else {
+        out.extend(local_read_lines(t));
     }
-    out.push(format!(
-        "RoPE        {}",
-        rope_text(
-            t.read.stats.rope_scaling,
-            t.read.beyond_trained_range,
-            t.read.trained_context
-        )
-    ));
-    out.push(format!(
-        "KV cache    {} ({})",
-        human_bytes(t.read.stats.kv_cache_bytes as u64),
-        t.read.stats.kv_dtype
-    ));
     if let Some(e) = &t.read.stats.eviction {
         out.push(format!(
             "evicted     {}",
@@ -123,6 +107,50 @@ pub fn lines(a: &Answer) -> Vec<String> {
     out.extend(support_lines(t));
     out.push(budget_line(t));
     out
+}
+
+/// Attention, RoPE and KV cache of a read folio ran itself.
+fn local_read_lines(t: &TradeOffs) -> Vec<String> {
+    let mut out = vec![format!(
+        "attention   {} on {}, {:.1}% of causal keys attended",
+        t.read.stats.attention,
+        t.read.stats.device,
+        t.read.stats.attended_fraction * 100.0
+    )];
+    if let Some(note) = &t.read.device_note {
+        out.push(format!("device      {note}"));
+    }
+    out.push(format!(
+        "RoPE        {}",
+        rope_text(
+            t.read.stats.rope_scaling,
+            t.read.beyond_trained_range,
+            t.read.trained_context
+        )
+    ));
+    out.push(format!(
+        "KV cache    {} ({})",
+        human_bytes(t.read.stats.kv_cache_bytes as u64),
+        t.read.stats.kv_dtype
+    ));
+    out
+}
+
+/// A remote read: which server, and what only it knows.
+fn server_lines(s: &ServerInfo) -> Vec<String> {
+    vec![
+        format!(
+            "server      {} at {}, model {} (context {})",
+            s.kind.name(),
+            s.url,
+            s.model,
+            s.context
+                .map_or("not reported".into(), |n| format!("{n} tokens"))
+        ),
+        "attention   server-side (the server's kernel; not reported)".into(),
+        "RoPE        server-side (the server's settings; not reported)".into(),
+        "KV cache    server-side (the server's memory; not reported)".into(),
+    ]
 }
 
 /// Why the answer counts as not found: the reader said so, its score was
@@ -167,11 +195,16 @@ fn support_lines(t: &TradeOffs) -> Vec<String> {
             "quote"
         };
         out.push(format!(
-            "{head:<11} \"{}\"\n            {} bytes {}–{} (copied by the reader{})",
+            "{head:<11} \"{}\"\n            {} bytes {}–{} ({}{})",
             clip(&q.text, 200),
             file_name(&q.path),
             q.span.start,
             q.span.end,
+            if q.by_overlap {
+                "the sentence sharing most words with the answer: a server does not copy under constraint"
+            } else {
+                "copied by the reader"
+            },
             if q.verified {
                 ", verified in the source"
             } else {
@@ -254,18 +287,24 @@ pub fn compare_values(a: &Answer) -> [String; 8] {
         a.answer.clone(),
         t.coverage.tokens_sent.to_string(),
         format!("{:.1}%", t.coverage.read_fraction * 100.0),
-        format!(
-            "{} ({:.0}% keys)",
-            t.read.stats.attention,
-            t.read.stats.attended_fraction * 100.0
-        ),
+        match t.read.stats.server {
+            Some(_) => "server-side".into(),
+            None => format!(
+                "{} ({:.0}% keys)",
+                t.read.stats.attention,
+                t.read.stats.attended_fraction * 100.0
+            ),
+        },
         if t.read.beyond_trained_range {
             "YES"
         } else {
             "no"
         }
         .into(),
-        human_bytes(t.read.stats.kv_cache_bytes as u64),
+        match t.read.stats.server {
+            Some(_) => "server-side".into(),
+            None => human_bytes(t.read.stats.kv_cache_bytes as u64),
+        },
         format!(
             "{:.1} / {:.1}",
             t.cost.predicted_seconds, t.cost.measured_seconds

@@ -137,6 +137,17 @@ pub fn answer_from_context(
     options: &AnswerOptions,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<AnswerReport> {
+    if let Some(server) = options.device.server() {
+        return crate::remote::answer_remote(
+            server,
+            model,
+            id,
+            (text, quotable),
+            question,
+            options,
+            on_text,
+        );
+    }
     let t0 = Instant::now();
     let document_tokens = model.tokenizer.encode_text(text)?.len();
     let prompt = model

@@ -15,6 +15,7 @@ use anyhow::Result;
 pub use crate::gpu::DeviceRequest;
 use crate::gpu::{choose_device, GpuDecoder, GpuModel, GpuSession, GpuSessionOptions};
 use crate::llm::{Decoder, Model, Session, SessionOptions};
+use crate::remote::RemoteServer;
 
 /// A model's weights where the user asked them to run, prepared once and
 /// shared by every read (cheap to clone: the GPU weights are shared).
@@ -23,6 +24,7 @@ pub struct Placement {
     request: DeviceRequest,
     gpu: Option<Arc<GpuModel>>,
     note: Option<String>,
+    remote: Option<Arc<RemoteServer>>,
 }
 
 impl Default for Placement {
@@ -38,7 +40,22 @@ impl Placement {
             request: DeviceRequest::Cpu,
             gpu: None,
             note: None,
+            remote: None,
         }
+    }
+
+    /// Every read on `server` (`--backend openai`): the local model only
+    /// tokenizes and renders prompts.
+    pub fn remote(server: Arc<RemoteServer>) -> Self {
+        Self {
+            remote: Some(server),
+            ..Self::cpu()
+        }
+    }
+
+    /// The serving engine reads run on, when they run on one.
+    pub fn server(&self) -> Option<&RemoteServer> {
+        self.remote.as_deref()
     }
 
     /// Resolves `request` for `model`: `cpu` touches nothing; `cuda` and

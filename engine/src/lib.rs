@@ -13,5 +13,6 @@ pub mod grounding;
 pub mod llm;
 pub mod models;
 pub mod prefix_cache;
+pub mod remote;
 pub mod router;
 pub mod threads;

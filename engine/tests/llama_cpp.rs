@@ -20,6 +20,7 @@
 //!   are more than 0.1 apart.
 
 #[path = "llama_cpp/server.rs"]
+#[allow(dead_code)]
 mod server;
 #[path = "llama_cpp/tiny.rs"]
 mod tiny;

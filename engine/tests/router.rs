@@ -3,7 +3,7 @@
 
 use folio_engine::router::{
     route, Budget, CorpusStats, Decision, DeviceProfile, ModelLimits, NoPlan, PlannedAttention,
-    PrefixPricing, Strategy, StrategyKind,
+    PrefixPricing, ServedRates, Strategy, StrategyKind,
 };
 
 /// A profile of the order this 2-core machine measures.
@@ -41,6 +41,7 @@ fn qwen() -> ModelLimits {
         resident_bytes: 2_955_000_000,
         decode_bytes: 700_000_000,
         prompt_int8_share: 0.0,
+        served: None,
     }
 }
 
@@ -60,6 +61,7 @@ fn smol() -> ModelLimits {
         resident_bytes: 748_000_000,
         decode_bytes: 150_000_000,
         prompt_int8_share: 0.0,
+        served: None,
     }
 }
 
@@ -471,4 +473,57 @@ fn prefill_prices_int8_prompt_matrices_at_the_int8_rate() {
         (saved - projections / 2.0).abs() <= 1e-9 * f32_s,
         "saved {saved} s of {projections} s of projections"
     );
+}
+
+/// A model a server runs: its measured rates price the reads, its context
+/// bounds full reads (no RoPE scaling: that is the server's), and its
+/// memory is the server's, so a small memory budget no longer rules out
+/// reading whole.
+#[test]
+fn a_served_model_is_priced_by_its_measured_rates_within_its_context() {
+    let rates = ServedRates {
+        prompt_tok_per_s: 4_000.0,
+        decode_tok_per_s: 40.0,
+        request_seconds: 0.3,
+    };
+    let served = ModelLimits {
+        trained_context: 16_384,
+        whole_read_tokens: 16_384,
+        served: Some(rates),
+        ..qwen()
+    };
+    let p = profile();
+    let prefill =
+        folio_engine::router::cost::prefill_seconds(&served, &p, 8_000, PlannedAttention::Flash);
+    assert!((prefill - (0.3 + 2.0)).abs() < 1e-9, "{prefill}");
+    let decode = folio_engine::router::cost::decode_seconds(&served, &p, 8_000, 41);
+    assert!((decode - 1.0).abs() < 1e-9, "{decode}");
+
+    // 10K tokens: under a 1 GiB memory budget a local full read cannot
+    // even hold the weights; on the server it is a 3 s read.
+    let tight = budget(Some(30.0), Some(1), None);
+    let d = decide_with(served.clone(), LOOKUP, 10_000, tight, None).unwrap();
+    assert_eq!(kind(&Ok(d.chosen.strategy.clone())), "full", "{d:?}");
+    assert_eq!(d.chosen.cost.kv_bytes, 0, "the server's cache is not ours");
+    assert!(decide_with(qwen(), LOOKUP, 10_000, tight, None).is_err());
+    // Only the plain read is offered: no sparse, int8 or evicting variants.
+    for c in &d.candidates {
+        if let Strategy::Full {
+            attention,
+            kv,
+            eviction,
+            ..
+        } = &c.strategy
+        {
+            assert_eq!(*attention, PlannedAttention::Flash);
+            assert_eq!(*kv, folio_engine::llm::KvDtype::F32);
+            assert!(eviction.is_none());
+        }
+    }
+    // Past the server's context nothing is read whole, even when forced.
+    let d = decide_with(served, LOOKUP, 20_000, budget(None, None, None), None).unwrap();
+    assert!(d
+        .candidates
+        .iter()
+        .all(|c| !matches!(c.strategy, Strategy::Full { .. })));
 }

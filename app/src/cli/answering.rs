@@ -32,9 +32,43 @@ pub struct GenerationArgs {
     /// `cuda` falls back to the CPU with the reason.
     #[arg(long, default_value = "auto")]
     pub device: DeviceRequest,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Print one JSON record instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where answers are generated: folio's own forward pass, or a serving
+/// engine over the OpenAI-compatible HTTP API.
+#[derive(Debug, Args, Clone)]
+pub struct BackendArgs {
+    /// `local` (folio's forward pass) or `openai` (an OpenAI-compatible
+    /// server: vLLM, SGLang, llama.cpp's llama-server; give --base-url,
+    /// and --model is then the served model's name; the key, if the
+    /// server wants one, comes from FOLIO_API_KEY).
+    #[arg(long, value_enum, default_value_t = BackendArg::Local)]
+    pub backend: BackendArg,
+    /// The server of --backend openai, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "FOLIO_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// With --backend openai: the GGUF (a model id from `folio models
+    /// list`, or a path) with the served model's tokenizer and chat
+    /// template; folio renders prompts with it and sends token ids.
+    /// Default: --model, when it names a model folio has.
+    #[arg(long, value_name = "MODEL")]
+    pub tokenizer: Option<String>,
+    /// With --backend openai: seconds the server may stay silent
+    /// (connecting, before its answer starts, between streamed pieces).
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub server_timeout: u64,
+}
+
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Local,
+    Openai,
 }
 
 /// How the forward pass reads a long prompt: attention, RoPE scaling, KV
@@ -217,6 +251,8 @@ pub struct PlanArgs {
     /// or int8 KV cache) run on the CPU and their card says so.
     #[arg(long, default_value = "auto")]
     pub device: DeviceRequest,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Keep an answer only when the reader's answerability score (its
     /// probability that the quote it copied states the answer) reaches
     /// this; below it a retrieval plan reads wider, then the answer is

@@ -16,6 +16,12 @@ pub struct CalibrateArgs {
     /// Print the cached profile without measuring (measures if none).
     #[arg(long)]
     pub show: bool,
+    /// With --backend openai: the served model whose prompt and
+    /// generation speed is measured (the router prices its reads with it).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub backend: super::BackendArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -46,8 +52,9 @@ pub struct BenchKvReuseArgs {
     /// The reader (default: folio's default reader).
     #[arg(long, default_value = folio_engine::models::DEFAULT_MODEL)]
     pub model: String,
-    /// Document lengths in the model's tokens.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![4096usize, 16384, 32768])]
+    /// Document lengths in the model's tokens (32000: a 32K document whose
+    /// prompt and answer still fit a 32,768-token context).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![4096usize, 16384, 32000])]
     pub lengths: Vec<usize>,
     /// Append one JSON line per length to this file (results survive a kill).
     #[arg(long)]
@@ -152,6 +159,9 @@ pub struct BenchRouterArgs {
     /// Most answer tokens.
     #[arg(long, default_value_t = 48)]
     pub max_tokens: usize,
+    /// In-process (the CPU), or through a server (`--backend openai`).
+    #[command(flatten)]
+    pub backend: super::BackendArgs,
     /// Append one JSON line per run to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -14,12 +14,14 @@ use folio_engine::llm::{
     AttentionMode, Eviction, EvictionPolicy, GenerateOptions, KvDtype, Model, RopeScaling,
     Sampling, SessionOptions, SparseConfig,
 };
+use folio_engine::models::load_model;
 use folio_engine::prefix_cache::PrefixCache;
+use folio_engine::remote::{rates, RemoteConfig, RemoteServer};
 use folio_engine::router::Budget;
 
 use super::{
-    AskArgs, AttentionArg, BudgetArgs, GenerationArgs, KvArg, KvCacheArgs, KvEvictArgs,
-    LongContextArgs, RopeArg,
+    AskArgs, AttentionArg, BackendArg, BackendArgs, BudgetArgs, GenerationArgs, KvArg, KvCacheArgs,
+    KvEvictArgs, LongContextArgs, RopeArg,
 };
 
 /// The attention mode the flags ask for.
@@ -210,6 +212,87 @@ pub fn place(model: &Model, request: DeviceRequest) -> Placement {
     placement
 }
 
+/// The answering model and where it reads: `model` placed as `device`
+/// asks, or, with `--backend openai`, the local tokenizer model (its
+/// weights never read) and the connected server serving `model`.
+pub fn answerer(
+    model: &str,
+    device: DeviceRequest,
+    backend: &BackendArgs,
+    progress: bool,
+) -> Result<(Model, Placement)> {
+    if backend.backend == BackendArg::Local {
+        if backend.base_url.is_some() && std::env::var_os("FOLIO_BASE_URL").is_none() {
+            eprintln!("folio: --base-url is used only with --backend openai; answering in-process");
+        }
+        let answerer = load_model(model, progress)?;
+        let placement = place(&answerer, device);
+        return Ok((answerer, placement));
+    }
+    let (tokenizer, mut server) = connect_server(model, backend, progress)?;
+    server.rates = Some(match rates::cached_rates(&server) {
+        Some(r) => r.rates,
+        None => {
+            if progress {
+                eprintln!(
+                    "folio: measuring the server's speed once for the router \
+                     (`folio calibrate --backend openai` re-runs it)"
+                );
+            }
+            match rates::measure(&server, &tokenizer) {
+                Ok(r) => r.rates,
+                Err(e) => {
+                    eprintln!("folio: could not measure the server ({e:#}); plans assume a typical GPU server");
+                    folio_engine::router::ServedRates::UNMEASURED
+                }
+            }
+        }
+    });
+    if progress {
+        eprintln!(
+            "folio: answering through {} at {} (model {}, context {})",
+            server.info.kind.name(),
+            server.info.url,
+            server.info.model,
+            server
+                .info
+                .context
+                .map_or("not reported".into(), |n| format!("{n} tokens"))
+        );
+    }
+    Ok((tokenizer, Placement::remote(Arc::new(server))))
+}
+
+/// The served `model`'s tokenizer (a local GGUF) and the connected server
+/// of `--backend openai` (its rates not yet read).
+pub fn connect_server(
+    model: &str,
+    backend: &BackendArgs,
+    progress: bool,
+) -> Result<(Model, RemoteServer)> {
+    let Some(base_url) = backend.base_url.clone() else {
+        bail!("--backend openai needs the server's address: --base-url URL (or FOLIO_BASE_URL), e.g. http://127.0.0.1:8080");
+    };
+    let tokenizer_id = backend.tokenizer.as_deref().unwrap_or(model);
+    let tokenizer = load_model(tokenizer_id, progress).with_context(|| match &backend.tokenizer {
+        Some(t) => format!("loading the tokenizer model {t}"),
+        None => format!(
+            "'{model}' is the served model's name; folio also needs its tokenizer and chat template: \
+             pass --tokenizer with the id (`folio models list`) or GGUF path of the same model"
+        ),
+    })?;
+    let config = RemoteConfig {
+        base_url,
+        model: model.to_string(),
+        api_key: std::env::var("FOLIO_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+        timeout: std::time::Duration::from_secs(backend.server_timeout.max(1)),
+    };
+    let server = RemoteServer::connect(&config, &tokenizer)?;
+    Ok((tokenizer, server))
+}
+
 /// The store folder used when `--store` (or `--corpus`) is not given.
 pub fn default_store() -> PathBuf {
     folio_corpora::fetch::folio_home().join("corpus")
@@ -253,8 +336,12 @@ pub fn prefix_cache(args: &KvCacheArgs, keep_last: bool) -> Result<Option<Arc<Pr
 }
 
 /// Generation and session options of `read` and `demo`, with the model
-/// placed where `--device` asks.
-pub fn answer_options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions> {
+/// placed where `--device` asks (or on `server`, from [`answerer`]).
+pub fn answer_options(
+    g: &GenerationArgs,
+    model: &Model,
+    server: Option<Placement>,
+) -> Result<AnswerOptions> {
     let sampling = if g.temperature > 0.0 {
         Sampling::TopP {
             temperature: g.temperature,
@@ -281,7 +368,7 @@ pub fn answer_options(g: &GenerationArgs, model: &Model) -> Result<AnswerOptions
             cancel: None,
         },
         session,
-        device: place(model, request),
+        device: server.unwrap_or_else(|| place(model, request)),
         ground: true,
         prefix_cache: None,
     })

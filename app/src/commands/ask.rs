@@ -34,10 +34,14 @@ pub fn run(args: AskArgs) -> Result<()> {
         eprintln!("folio: {s}");
     }
     let profile = ensure_profile(!args.json)?;
-    let answerer = load_model(&args.plan.model, !args.json)?;
+    let (answerer, placement) = convert::answerer(
+        &args.plan.model,
+        args.plan.device,
+        &args.plan.backend,
+        !args.json,
+    )?;
     let scorer = load_model(&args.plan.scorer, !args.json)
         .with_context(|| format!("loading the compressor's scorer {}", args.plan.scorer))?;
-    let placement = convert::place(&answerer, args.plan.device);
     let models = Models {
         answerer: &answerer,
         device: Some(&placement),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use folio_corpora::bundled::{jargon, jargon_entries};
 use folio_engine::ask::{Answer, AskOptions, Asker, Corpus, Models};
+use folio_engine::device::DeviceRequest;
 use folio_engine::llm::GenerateOptions;
 use folio_engine::models::{load_model, TEST_MODEL};
 use folio_engine::router::{Budget, StrategyKind};
@@ -40,10 +41,16 @@ pub fn run(args: BenchRouterArgs) -> Result<()> {
     };
     let mut corpus = Corpus::open(&paths, !args.json)?;
     let profile = ensure_profile(!args.json)?;
-    let answerer = load_model(&args.model, !args.json)?;
+    // The router's predictions are of CPU reads (the device profile's),
+    // or of the server's (its measured rates).
+    let (answerer, placement) =
+        crate::cli::convert::answerer(&args.model, DeviceRequest::Cpu, &args.backend, !args.json)?;
     let scorer = load_model(TEST_MODEL, !args.json)?;
-    // The router's predictions are of CPU reads (the device profile's).
-    let models = Models::cpu(&answerer, Some(&scorer));
+    let models = Models {
+        answerer: &answerer,
+        device: Some(&placement),
+        scorer: Some(&scorer),
+    };
     // Index first so the retrieval rows time searching, not ingesting.
     corpus.store(!args.json)?;
     let mut out = match &args.out {

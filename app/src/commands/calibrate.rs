@@ -7,11 +7,14 @@ use anyhow::Result;
 use folio_engine::calibrate::{cached_profile, profile_path};
 use folio_engine::router::DeviceProfile;
 
-use crate::cli::CalibrateArgs;
+use crate::cli::{convert, BackendArg, CalibrateArgs};
 use crate::output::{human_bytes, print_json};
 
 /// Runs `folio calibrate`.
 pub fn run(args: CalibrateArgs) -> Result<()> {
+    if args.backend.backend == BackendArg::Openai {
+        return calibrate_server(&args);
+    }
     let profile = match (args.show, cached_profile()?) {
         (true, Some(p)) => p,
         _ => calibrate(!args.no_embed, !args.json)?,
@@ -20,6 +23,40 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         return print_json(&profile);
     }
     print_profile(&profile);
+    Ok(())
+}
+
+/// `folio calibrate --backend openai`: measures the server's prompt and
+/// generation speed for the served model and keeps it for the router.
+fn calibrate_server(args: &CalibrateArgs) -> Result<()> {
+    let Some(model) = &args.model else {
+        anyhow::bail!("name the served model to measure: folio calibrate --backend openai --base-url URL --model NAME");
+    };
+    let (tokenizer, server) = convert::connect_server(model, &args.backend, !args.json)?;
+    let server = &server;
+    let record = folio_engine::remote::rates::measure(server, &tokenizer)?;
+    if args.json {
+        return print_json(&serde_json::json!({"server": server.info, "measured": record}));
+    }
+    let r = record.rates;
+    println!(
+        "{} at {}, model {}: prompt {:.0} tok/s, generation {:.1} tok/s, {:.2} s per request; \
+         context {}",
+        server.info.kind.name(),
+        server.info.url,
+        server.info.model,
+        r.prompt_tok_per_s,
+        r.decode_tok_per_s,
+        r.request_seconds,
+        server
+            .info
+            .context
+            .map_or("not reported".into(), |n| format!("{n} tokens"))
+    );
+    println!(
+        "saved {}",
+        folio_engine::remote::rates::rates_path(&record.url, &record.model).display()
+    );
     Ok(())
 }
 

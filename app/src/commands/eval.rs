@@ -12,7 +12,7 @@ use folio_evals::eval::{
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::calibrate::ensure_profile;
-use crate::cli::convert::budget;
+use crate::cli::convert::{self, budget};
 use crate::cli::{EvalArgs, SeedClaimsArgs};
 use crate::output::print_json;
 
@@ -76,7 +76,12 @@ fn file_name(p: &std::path::Path) -> String {
 
 fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> Result<()> {
     let progress = !args.json;
-    let answerer = load_model(&args.plan.model, progress)?;
+    let (answerer, placement) = convert::answerer(
+        &args.plan.model,
+        args.plan.device,
+        &args.plan.backend,
+        progress,
+    )?;
     let needs_scorer = strategies.iter().any(|s| {
         matches!(
             s,
@@ -139,7 +144,6 @@ fn answer_all(args: &EvalArgs, suite: &Suite, strategies: Vec<EvalStrategy>) -> 
     } else {
         ProgressBar::hidden()
     };
-    let placement = crate::cli::convert::place(&answerer, args.plan.device);
     let models = Models {
         answerer: &answerer,
         device: Some(&placement),

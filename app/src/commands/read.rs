@@ -8,7 +8,7 @@ use folio_engine::answer::{answer_from_document, AnswerOptions, AnswerReport};
 use folio_engine::models::load_model;
 use folio_engine::prefix_cache::PrefixCache;
 
-use crate::cli::{convert, DemoArgs, GenerationArgs, ReadArgs};
+use crate::cli::{convert, BackendArg, DemoArgs, GenerationArgs, ReadArgs};
 use crate::output::{human_bytes, print_json};
 
 pub fn demo(args: DemoArgs) -> Result<()> {
@@ -30,10 +30,16 @@ fn answer(
     prefix_cache: Option<std::sync::Arc<PrefixCache>>,
 ) -> Result<()> {
     // A first run fetches the model before loading it; only the load is timed.
-    let model = load_model(&g.model, true)?;
+    let (model, server) = match g.backend.backend {
+        BackendArg::Local => (load_model(&g.model, true)?, None),
+        BackendArg::Openai => {
+            let (model, server) = convert::answerer(&g.model, g.device, &g.backend, !g.json)?;
+            (model, Some(server))
+        }
+    };
     let options = AnswerOptions {
         prefix_cache,
-        ..convert::answer_options(g, &model)?
+        ..convert::answer_options(g, &model, server)?
     };
     let load_seconds = model.load_seconds;
     if !g.json {

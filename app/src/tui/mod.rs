@@ -80,6 +80,7 @@ pub fn run(args: TuiArgs) -> Result<()> {
             model: args.plan.model.clone(),
             scorer: args.plan.scorer.clone(),
             device: args.plan.device,
+            backend: args.plan.backend.clone(),
             qdrant_url: args.qdrant_url.clone(),
         },
         tx,

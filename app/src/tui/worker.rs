@@ -28,6 +28,8 @@ pub struct WorkerConfig {
     pub model: String,
     pub scorer: String,
     pub device: folio_engine::device::DeviceRequest,
+    /// In-process, or a serving engine (`--backend openai`).
+    pub backend: crate::cli::BackendArgs,
     /// The Qdrant server of a store whose vectors live there.
     pub qdrant_url: Option<String>,
 }
@@ -219,11 +221,17 @@ fn load(config: &WorkerConfig, tx: &UnboundedSender<WorkerEvent>) -> Result<Load
         model: None,
     };
     send(tx, WorkerEvent::Corpus(view.clone()));
-    let answerer = load_one(&config.model, "answering model", tx)?;
-    if config.device != DeviceRequest::Cpu {
-        status(tx, "looking for a GPU…");
-    }
-    let placement = Placement::prepare(&answerer, config.device);
+    let (answerer, placement) = if config.backend.backend == crate::cli::BackendArg::Openai {
+        status(tx, "connecting to the server…");
+        crate::cli::convert::answerer(&config.model, config.device, &config.backend, false)?
+    } else {
+        let answerer = load_one(&config.model, "answering model", tx)?;
+        if config.device != DeviceRequest::Cpu {
+            status(tx, "looking for a GPU…");
+        }
+        let placement = Placement::prepare(&answerer, config.device);
+        (answerer, placement)
+    };
     if let (Some(note), DeviceRequest::Cuda) = (placement.note(), config.device) {
         send(
             tx,

@@ -121,7 +121,7 @@ impl<'a> Asker<'a> {
             return Err(anyhow!("the question is empty"));
         }
         let stats = self.stats()?;
-        let model = ModelLimits::of(self.models.answerer);
+        let model = self.models.answerer_limits();
         let scorer = self.models.scorer.map(ModelLimits::of);
         let options = &self.options;
         let decision = route(&RouteInput {
@@ -150,6 +150,10 @@ impl<'a> Asker<'a> {
     /// without RoPE scaling (such reads are priced whole).
     fn prefix_pricing(&self, stats: &CorpusStats, model: &ModelLimits) -> Option<PrefixPricing> {
         let cache = self.options.prefix_cache.as_ref()?;
+        // A server keeps (or not) its own prefix cache.
+        if self.models.server().is_some() {
+            return None;
+        }
         let total = stats.tokens
             + crate::router::cost::PROMPT_OVERHEAD_TOKENS
             + self.options.generate.max_new_tokens;

@@ -28,7 +28,7 @@ pub(super) fn answer(
     let decision = &plan.decision;
     let strategy = &decision.chosen.strategy;
     let report = &run.report;
-    let limits = ModelLimits::of(model);
+    let limits = models.answerer_limits();
     let predicted = decision.chosen.cost.seconds;
     let attention = match strategy {
         Strategy::Full { attention, .. } => *attention,
@@ -166,6 +166,7 @@ fn quote_in_documents(corpus: &Corpus, context: &Context, grounding: &Grounding)
         text: text.to_string(),
         verified: text == grounding.quote_text,
         answer_logprob: grounding.answer_logprob,
+        by_overlap: grounding.quote_by_overlap,
     })
 }
 

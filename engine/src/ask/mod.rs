@@ -102,6 +102,22 @@ pub struct Models<'a> {
 }
 
 impl<'a> Models<'a> {
+    /// What the router knows of the answerer: the local model's limits,
+    /// or the served model's (its context and measured rates) when reads
+    /// go to a server.
+    pub fn answerer_limits(&self) -> crate::router::ModelLimits {
+        let limits = crate::router::ModelLimits::of(self.answerer);
+        match self.device.and_then(|d| d.server()) {
+            Some(server) => limits.served_by(server),
+            None => limits,
+        }
+    }
+
+    /// The server reads go to, if any.
+    pub fn server(&self) -> Option<&'a crate::remote::RemoteServer> {
+        self.device.and_then(|d| d.server())
+    }
+
     /// The answerer on the CPU, with an optional scorer.
     pub fn cpu(answerer: &'a Model, scorer: Option<&'a Model>) -> Self {
         Self {

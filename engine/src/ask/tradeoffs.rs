@@ -203,8 +203,12 @@ pub struct Quote {
     /// The document's bytes at `span` are exactly `text`.
     pub verified: bool,
     /// Mean log-probability of the answer's tokens (the reader's own
-    /// confidence in its wording).
+    /// confidence in its wording; null for a remote read).
     pub answer_logprob: f64,
+    /// The sentence closest to the answer by shared words, not one the
+    /// reader copied (a remote read).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub by_overlap: bool,
 }
 
 /// What an answer that was not kept says instead.

@@ -486,6 +486,7 @@ impl<'g> crate::llm::Decoder<'g> for GpuDecoder<'g> {
             kv_dtype: "bf16",
             kv_cache_bytes: self.session.kv_bytes(),
             eviction: None,
+            server: None,
         }
     }
 }

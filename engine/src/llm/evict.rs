@@ -187,30 +187,38 @@ pub fn accumulate_attention(
     scale: f32,
     rows: std::ops::Range<usize>,
 ) {
+    use folio_kernels::dot::{dot, exp_neg};
+    use rayon::prelude::*;
     let (d, group) = (shape.head_dim, shape.n_heads / shape.n_kv_heads);
     let kv_row = shape.n_kv_heads * d;
-    let mut p = Vec::with_capacity(shape.kv_len);
-    for r in rows {
-        let visible = (shape.q_start + r + 1).min(shape.kv_len);
-        for hq in 0..shape.n_heads {
-            let kvh = hq / group;
-            let qv = &q[(r * shape.n_heads + hq) * d..][..d];
-            p.clear();
-            p.extend((0..visible).map(|j| {
-                let k = &keys[j * kv_row + kvh * d..][..d];
-                scale * qv.iter().zip(k).map(|(a, b)| a * b).sum::<f32>()
-            }));
-            let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for x in p.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
+    // Each KV head's scores are its own: one task per head.
+    scores
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(kvh, received)| {
+            let mut p = Vec::with_capacity(shape.kv_len);
+            for r in rows.clone() {
+                let visible = (shape.q_start + r + 1).min(shape.kv_len);
+                for hq in kvh * group..(kvh + 1) * group {
+                    let qv = &q[(r * shape.n_heads + hq) * d..][..d];
+                    p.clear();
+                    p.extend(
+                        (0..visible)
+                            .map(|j| scale * dot::<false>(qv, &keys[j * kv_row + kvh * d..][..d])),
+                    );
+                    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0.0;
+                    for x in p.iter_mut() {
+                        *x = exp_neg::<false>(*x - max);
+                        sum += *x;
+                    }
+                    let inv = 1.0 / sum;
+                    for (s, x) in received.iter_mut().zip(&p) {
+                        *s += x * inv;
+                    }
+                }
             }
-            for (s, x) in scores[kvh].iter_mut().zip(&p) {
-                *s += x / sum;
-            }
-        }
-    }
+        });
 }
 
 #[cfg(test)]

@@ -70,6 +70,11 @@ pub struct ReadStats {
     /// What KV eviction kept, when the read evicted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eviction: Option<EvictionReport>,
+    /// The serving engine that ran the read, when one did
+    /// (`--backend openai`): then the attention, RoPE and KV fields are the
+    /// server's own, unknown here ([`crate::remote::ServerInfo::server_side`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::remote::ServerInfo>,
 }
 
 /// What a read's KV eviction kept and saved: the card's numbers.
@@ -136,6 +141,7 @@ impl<'m> Decoder<'m> for Session<'m> {
                     peak_cache_bytes: self.eviction_stats.peak_cache_bytes,
                 }
             }),
+            server: None,
         }
     }
 }

@@ -107,6 +107,9 @@ pub fn prefill_seconds(
     tokens: usize,
     attention: PlannedAttention,
 ) -> f64 {
+    if let Some(s) = &m.served {
+        return s.request_seconds + tokens as f64 / s.prompt_tok_per_s.max(1e-9);
+    }
     let n = tokens as f64;
     let share = m.prompt_int8_share.clamp(0.0, 1.0);
     let seconds_per_flop =
@@ -136,6 +139,9 @@ pub fn sparse_pairs(tokens: usize, cfg: &SparseConfig) -> f64 {
 
 /// Seconds to decode `answer` tokens after a `context`-token prompt.
 pub fn decode_seconds(m: &ModelLimits, p: &DeviceProfile, context: usize, answer: usize) -> f64 {
+    if let Some(s) = &m.served {
+        return answer.saturating_sub(1) as f64 / s.decode_tok_per_s.max(1e-9);
+    }
     let weights = m.decode_bytes as f64 / (p.decode_gbps * 1e9);
     let mean_len = context as f64 + answer as f64 / 2.0;
     let attn = (m.n_heads * m.n_layers * 4 * m.head_dim) as f64 * mean_len
@@ -145,6 +151,10 @@ pub fn decode_seconds(m: &ModelLimits, p: &DeviceProfile, context: usize, answer
 
 /// Peak bytes of answering with a `context`-token prompt.
 pub fn answer_memory(m: &ModelLimits, context: usize, kv: KvDtype, prefill_chunk: usize) -> u64 {
+    // A served model's weights, cache and activations are the server's.
+    if m.served.is_some() {
+        return BASE_BYTES;
+    }
     let chunk = prefill_chunk.min(context.max(1)) as u64;
     let q = (m.n_heads * m.head_dim) as u64;
     let kvd = (m.n_kv_heads * m.head_dim) as u64;

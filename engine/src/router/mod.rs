@@ -27,7 +27,7 @@ pub use cost::{DeviceProfile, PROFILE_VERSION};
 pub use question::classify;
 pub use records::{
     Budget, Candidate, CorpusStats, Cost, Decision, ModelLimits, PlannedAttention, PrefixPricing,
-    QuestionKind, StageSeconds, Strategy, StrategyKind,
+    QuestionKind, ServedRates, StageSeconds, Strategy, StrategyKind,
 };
 
 use crate::llm::{Eviction, KvDtype, RopeScaling};
@@ -296,11 +296,19 @@ fn full_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
     };
     let sparse_helps = cost::sparse_pairs(prompt, &crate::llm::SparseConfig::default())
         < 0.75 * (prompt as f64 * (prompt as f64 + 1.0) / 2.0);
+    // A server reads with its own kernels and cache, within its context.
+    let served = m.served.is_some();
+    if served && needed > trained {
+        return;
+    }
     for attention in [PlannedAttention::Flash, PlannedAttention::Sparse] {
-        if attention == PlannedAttention::Sparse && !sparse_helps {
+        if attention == PlannedAttention::Sparse && (!sparse_helps || served) {
             continue;
         }
         for kv in [KvDtype::F32, KvDtype::Int8] {
+            if served && kv != KvDtype::F32 {
+                continue;
+            }
             let (prefill, kv_cache) = cost::full_prefill_seconds(
                 m,
                 p,
@@ -320,7 +328,7 @@ fn full_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
                 peak_memory_bytes: cost::answer_memory(m, needed, kv, 512),
                 context_tokens: prompt,
                 coverage: 1.0,
-                kv_bytes: m.kv_bytes(needed, kv),
+                kv_bytes: if served { 0 } else { m.kv_bytes(needed, kv) },
                 beyond_trained_range: needed > trained,
             };
             out.push(candidate(
@@ -346,6 +354,9 @@ fn evicted_candidate(input: &RouteInput, out: &mut Vec<Candidate>) {
     let Some(memory) = input.budget.memory_bytes else {
         return;
     };
+    if m.served.is_some() {
+        return;
+    }
     let prompt = input.corpus.tokens + PROMPT_OVERHEAD_TOKENS;
     let needed = prompt + input.max_answer_tokens;
     if needed > m.trained_context

@@ -53,6 +53,31 @@ pub struct ModelLimits {
     /// rest at the f32 rate); 0 for models described by hand.
     #[serde(default)]
     pub prompt_int8_share: f64,
+    /// A model a serving engine runs (`--backend openai`): its measured
+    /// rates price the reads, and its memory is the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<ServedRates>,
+}
+
+impl ServedRates {
+    /// What a server is assumed to do before it is measured: a modest GPU
+    /// server's speed. Only a first plan uses it (connecting measures).
+    pub const UNMEASURED: ServedRates = ServedRates {
+        prompt_tok_per_s: 2000.0,
+        decode_tok_per_s: 30.0,
+        request_seconds: 0.2,
+    };
+}
+
+/// A serving engine's measured speed for one model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ServedRates {
+    /// Prompt tokens read per second.
+    pub prompt_tok_per_s: f64,
+    /// Answer tokens generated per second.
+    pub decode_tok_per_s: f64,
+    /// Fixed seconds of a request (network, queueing, the first token).
+    pub request_seconds: f64,
 }
 
 /// Models whose whole reads lose to focused reads past a length, by GGUF
@@ -96,7 +121,19 @@ impl ModelLimits {
             resident_bytes: model.weights.bytes() as u64,
             decode_bytes: model.weights.decode_bytes().0 as u64,
             prompt_int8_share: model.weights.prompt_int8_share(),
+            served: None,
         }
+    }
+
+    /// These limits for the model `server` serves: its context (where it
+    /// reports one) and its measured rates.
+    pub fn served_by(mut self, server: &crate::remote::RemoteServer) -> Self {
+        if let Some(context) = server.info.context {
+            self.trained_context = context;
+            self.whole_read_tokens = self.whole_read_tokens.min(context);
+        }
+        self.served = Some(server.rates.unwrap_or(ServedRates::UNMEASURED));
+        self
     }
 
     /// Multiply-adds ×2 of the projections one token goes through (the

@@ -84,6 +84,17 @@ impl LlamaServer {
         server
     }
 
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server now (as a crash would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn wait_healthy(&mut self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(120) {

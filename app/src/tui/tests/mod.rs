@@ -112,6 +112,7 @@ pub(super) fn answer(strategy: Strategy, beyond: bool) -> Answer {
                     kv_dtype: "f32",
                     kv_cache_bytes: 3_000_000,
                     eviction: None,
+                    server: None,
                 },
                 device_note: None,
                 beyond_trained_range: beyond,
