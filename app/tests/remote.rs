@@ -180,7 +180,7 @@ fn an_eval_through_a_server_records_what_failed_and_resumes_on_another() {
     assert_eq!(rs.len(), 2, "{rs:?}");
     assert!(rs[0].get("error").is_none(), "{}", rs[0]);
     let error = rs[1]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("context holds 512"), "{}", rs[1]);
+    assert!(error.contains("the server holds 512"), "{}", rs[1]);
 
     // The server gone: an error that says what to do, nothing written.
     let url = small.url();

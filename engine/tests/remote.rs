@@ -118,6 +118,16 @@ fn answers_through_the_server_stream_and_agree_with_the_local_read() {
         assert!(a.quote_by_overlap && !b.quote_by_overlap);
         let quote = a.quote.unwrap();
         assert_eq!(&DOCUMENT[quote.0..quote.1], a.quote_text);
+        eprintln!(
+            "  answerability: server {:.3}, folio {:.3} (quotes {})",
+            a.answerability,
+            b.answerability,
+            if a.quote == b.quote {
+                "the same"
+            } else {
+                "differ"
+            }
+        );
         if a.quote == b.quote {
             assert!(
                 (a.answerability - b.answerability).abs() < 0.1,

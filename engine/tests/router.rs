@@ -520,10 +520,18 @@ fn a_served_model_is_priced_by_its_measured_rates_within_its_context() {
             assert!(eviction.is_none());
         }
     }
-    // Past the server's context nothing is read whole, even when forced.
-    let d = decide_with(served, LOOKUP, 20_000, budget(None, None, None), None).unwrap();
-    assert!(d
-        .candidates
-        .iter()
-        .all(|c| !matches!(c.strategy, Strategy::Full { .. })));
+    // Past the server's context nothing is read whole; forced, the error
+    // says why.
+    let d = decide_with(
+        served.clone(),
+        LOOKUP,
+        20_000,
+        budget(None, None, None),
+        None,
+    )
+    .unwrap();
+    assert_eq!(kind(&Ok(d.chosen.strategy)), "rag");
+    let full = Some(StrategyKind::Full);
+    let e = decide_with(served, LOOKUP, 20_000, budget(None, None, None), full).unwrap_err();
+    assert!(e.to_string().contains("the server holds 16384"), "{e}");
 }

@@ -160,7 +160,7 @@ impl<'a> Asker<'a> {
         if total > model.trained_context {
             return None;
         }
-        let session = strategies::session_for(self.models, &strategies::PLAIN_FULL_READ);
+        let session = strategies::session_for(self.models, &crate::router::PLAIN_FULL_READ);
         let text = super::context::Context::full(self.corpus).text;
         let key = PrefixKey::new(self.models.answerer, &session, &text, "", total).ok()?;
         Some(cache.pricing(cache.offer(&key)))

@@ -136,15 +136,6 @@ fn corpus_label(corpus: &Corpus) -> String {
     }
 }
 
-/// A full read within the trained context with folio's defaults (flash,
-/// f32 cache): the plan a saved prefix is looked up for.
-pub(super) const PLAIN_FULL_READ: Strategy = Strategy::Full {
-    attention: PlannedAttention::Flash,
-    rope: crate::llm::RopeScaling::None,
-    kv: crate::llm::KvDtype::F32,
-    eviction: None,
-};
-
 /// The answerer's session for `strategy`: the model's defaults, with a full
 /// read's planned attention, RoPE scaling (when it stretches) and KV cache.
 pub(super) fn session_for(models: Models, strategy: &Strategy) -> SessionOptions {

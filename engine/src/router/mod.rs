@@ -296,9 +296,29 @@ fn full_candidates(input: &RouteInput, out: &mut Vec<Candidate>) {
     };
     let sparse_helps = cost::sparse_pairs(prompt, &crate::llm::SparseConfig::default())
         < 0.75 * (prompt as f64 * (prompt as f64 + 1.0) / 2.0);
-    // A server reads with its own kernels and cache, within its context.
+    // A server reads with its own kernels and cache, within its context:
+    // past it, a full read is offered only to say why it cannot run.
     let served = m.served.is_some();
     if served && needed > trained {
+        let seconds = StageSeconds {
+            prefill: cost::prefill_seconds(m, p, prompt, PlannedAttention::Flash),
+            decode: cost::decode_seconds(m, p, prompt, cost::EXPECTED_ANSWER_TOKENS),
+            ..Default::default()
+        };
+        let c = Cost {
+            seconds,
+            peak_memory_bytes: cost::answer_memory(m, needed, KvDtype::F32, 512),
+            context_tokens: prompt,
+            coverage: 1.0,
+            kv_bytes: 0,
+            beyond_trained_range: true,
+        };
+        let mut full = candidate(input, PLAIN_FULL_READ, c);
+        full.violations.push(format!(
+            "needs {needed} tokens of context and the server holds {trained} (start it with a \
+             longer context)"
+        ));
+        out.push(full);
         return;
     }
     for attention in [PlannedAttention::Flash, PlannedAttention::Sparse] {
@@ -408,6 +428,16 @@ fn evicted_candidate(input: &RouteInput, out: &mut Vec<Candidate>) {
     };
     out.push(candidate(input, strategy, c));
 }
+
+/// A full read within the trained context with folio's defaults (flash,
+/// f32 cache, no RoPE scaling): what a server runs, and the plan a saved
+/// prefix is looked up for.
+pub const PLAIN_FULL_READ: Strategy = Strategy::Full {
+    attention: PlannedAttention::Flash,
+    rope: RopeScaling::None,
+    kv: KvDtype::F32,
+    eviction: None,
+};
 
 /// Fewest positions an evicted read is offered with: below this the
 /// cache keeps too little of any document to answer from.
