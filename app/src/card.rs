@@ -100,9 +100,13 @@ pub fn lines(a: &Answer) -> Vec<String> {
         "total", t.cost.predicted_seconds, t.cost.measured_seconds
     ));
     out.push(format!(
-        "memory      predicted peak {}, measured peak {} (whole process)",
+        "memory      predicted peak {}, measured peak {} ({})",
         human_bytes(t.cost.predicted_peak_memory_bytes),
-        human_bytes(t.cost.measured_peak_memory_bytes)
+        human_bytes(t.cost.measured_peak_memory_bytes),
+        match t.read.stats.server {
+            Some(_) => "this process; the model's weights and cache are the server's",
+            None => "whole process",
+        }
     ));
     out.extend(support_lines(t));
     out.push(budget_line(t));

@@ -483,6 +483,7 @@ fn prefill_prices_int8_prompt_matrices_at_the_int8_rate() {
 fn a_served_model_is_priced_by_its_measured_rates_within_its_context() {
     let rates = ServedRates {
         prompt_tok_per_s: 4_000.0,
+        prompt_quadratic_s: 1e-9,
         decode_tok_per_s: 40.0,
         request_seconds: 0.3,
     };
@@ -495,7 +496,7 @@ fn a_served_model_is_priced_by_its_measured_rates_within_its_context() {
     let p = profile();
     let prefill =
         folio_engine::router::cost::prefill_seconds(&served, &p, 8_000, PlannedAttention::Flash);
-    assert!((prefill - (0.3 + 2.0)).abs() < 1e-9, "{prefill}");
+    assert!((prefill - (0.3 + 2.0 + 0.064)).abs() < 1e-9, "{prefill}");
     let decode = folio_engine::router::cost::decode_seconds(&served, &p, 8_000, 41);
     assert!((decode - 1.0).abs() < 1e-9, "{decode}");
 

@@ -108,7 +108,8 @@ pub fn prefill_seconds(
     attention: PlannedAttention,
 ) -> f64 {
     if let Some(s) = &m.served {
-        return s.request_seconds + tokens as f64 / s.prompt_tok_per_s.max(1e-9);
+        let n = tokens as f64;
+        return s.request_seconds + n / s.prompt_tok_per_s.max(1e-9) + n * n * s.prompt_quadratic_s;
     }
     let n = tokens as f64;
     let share = m.prompt_int8_share.clamp(0.0, 1.0);
@@ -204,12 +205,22 @@ pub const QUOTE_TOKENS: usize = 160;
 /// Seconds of the reader's quote and answerability check (`ground`: they
 /// run), priced as a prefill of [`QUOTE_TOKENS`].
 pub fn quote_seconds(m: &ModelLimits, p: &DeviceProfile, ground: bool) -> f64 {
+    // A server is asked the yes/no check alone (one short request): the
+    // quote is chosen by word overlap, here.
+    let tokens = match m.served {
+        Some(_) => REMOTE_CHECK_TOKENS,
+        None => QUOTE_TOKENS,
+    };
     if ground {
-        prefill_seconds(m, p, QUOTE_TOKENS, PlannedAttention::Flash)
+        prefill_seconds(m, p, tokens, PlannedAttention::Flash)
     } else {
         0.0
     }
 }
+
+/// Tokens of the yes/no check prompt a remote read sends (template, the
+/// quote, the question).
+pub const REMOTE_CHECK_TOKENS: usize = 64;
 
 /// Peak bytes of a retrieval answer (`ingest`: the index is built first).
 pub fn rag_memory(m: &ModelLimits, context: usize, ingest: bool) -> u64 {

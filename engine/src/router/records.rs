@@ -64,6 +64,7 @@ impl ServedRates {
     /// server's speed. Only a first plan uses it (connecting measures).
     pub const UNMEASURED: ServedRates = ServedRates {
         prompt_tok_per_s: 2000.0,
+        prompt_quadratic_s: 0.0,
         decode_tok_per_s: 30.0,
         request_seconds: 0.2,
     };
@@ -72,8 +73,12 @@ impl ServedRates {
 /// A serving engine's measured speed for one model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ServedRates {
-    /// Prompt tokens read per second.
+    /// Prompt tokens read per second (the linear part of prefill).
     pub prompt_tok_per_s: f64,
+    /// Seconds per squared prompt token: attention's share of prefill,
+    /// which grows with the prompt's length.
+    #[serde(default)]
+    pub prompt_quadratic_s: f64,
     /// Answer tokens generated per second.
     pub decode_tok_per_s: f64,
     /// Fixed seconds of a request (network, queueing, the first token).
