@@ -73,6 +73,9 @@ pub fn lines(a: &Answer) -> Vec<String> {
     }
     if let Some(server) = &t.read.stats.server {
         out.extend(server_lines(server));
+        if let Some(note) = &t.read.device_note {
+            out.push(format!("settings    {note}"));
+        }
     } else {
         out.extend(local_read_lines(t));
     }

@@ -90,7 +90,7 @@ fn answers_through_the_server_stream_and_agree_with_the_local_read() {
     let remote = Placement::remote(Arc::new(server));
     for question in [
         "Who built the lighthouse of Varnholm?",
-        "How many steps do visitors climb?",
+        "When was the lighthouse of Varnholm built?",
     ] {
         let mut streamed = Vec::new();
         let there = ask(&model, remote.clone(), question, &mut streamed);

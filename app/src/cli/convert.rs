@@ -242,7 +242,10 @@ pub fn answerer(
             match rates::measure(&server, &tokenizer) {
                 Ok(r) => r.rates,
                 Err(e) => {
-                    eprintln!("folio: could not measure the server ({e:#}); plans assume a typical GPU server");
+                    // A notice: stderr for the CLI, the status bar in the TUI.
+                    log::warn!(
+                        "could not measure the server ({e:#}); plans assume a typical GPU server"
+                    );
                     folio_engine::router::ServedRates::UNMEASURED
                 }
             }

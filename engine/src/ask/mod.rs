@@ -107,7 +107,7 @@ impl<'a> Models<'a> {
     /// go to a server.
     pub fn answerer_limits(&self) -> crate::router::ModelLimits {
         let limits = crate::router::ModelLimits::of(self.answerer);
-        match self.device.and_then(|d| d.server()) {
+        match self.server() {
             Some(server) => limits.served_by(server),
             None => limits,
         }

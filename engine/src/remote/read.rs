@@ -94,7 +94,7 @@ pub fn answer_remote(
             eviction: None,
             server: Some(server.info.clone()),
         },
-        device_note: None,
+        device_note: ignored_settings(model, options),
         beyond_trained_range: false,
         trained_context: server.info.context.unwrap_or(trained),
         seconds: StageTimes {
@@ -106,6 +106,32 @@ pub fn answer_remote(
         decode_tok_per_s: generated_tokens.saturating_sub(1) as f64 / decode.max(1e-9),
         grounding,
         prefix: None,
+    })
+}
+
+/// The settings of folio's own forward pass a read asked for but a server
+/// does not take (it reads with its own kernels and cache), in words.
+fn ignored_settings(model: &Model, options: &AnswerOptions) -> Option<String> {
+    let asked = &options.session;
+    let default = crate::llm::SessionOptions::for_model(model);
+    let mut ignored = Vec::new();
+    if asked.attention.name() != default.attention.name() {
+        ignored.push("--attention");
+    }
+    if asked.rope_scaling != default.rope_scaling {
+        ignored.push("--rope");
+    }
+    if asked.kv_dtype != default.kv_dtype {
+        ignored.push("--kv");
+    }
+    if asked.eviction.is_some() {
+        ignored.push("--kv-evict");
+    }
+    (!ignored.is_empty()).then(|| {
+        format!(
+            "{} set folio's own forward pass; the server read with its own settings",
+            ignored.join(", ")
+        )
     })
 }
 
