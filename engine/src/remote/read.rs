@@ -53,6 +53,13 @@ pub fn answer_remote(
         },
         on_text,
     )?;
+    if let Some(counted) = completion.prompt_tokens.filter(|&n| n != prompt.len()) {
+        log::warn!(
+            "the server counted {counted} prompt tokens where folio sent {}: its tokens or \
+             template may differ from the local tokenizer's",
+            prompt.len()
+        );
+    }
     let answer = completion.text.trim().to_string();
     let generated_tokens = match completion.completion_tokens {
         Some(n) => n,
