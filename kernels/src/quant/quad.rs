@@ -137,19 +137,46 @@ impl QuadBuffer {
         unsafe {
             // Q6_K's sub-blocks are 16 weights; Q4_K's and Q5_K's 32.
             let six = format == BlockFormat::Q6_K;
-            match (rows.len(), six) {
-                (4, false) => avx2::dot::<4, 2>(self, g, x, rows.start, out),
-                (4, true) => avx2::dot::<4, 1>(self, g, x, rows.start, out),
-                (3, false) => avx2::dot::<3, 2>(self, g, x, rows.start, out),
-                (3, true) => avx2::dot::<3, 1>(self, g, x, rows.start, out),
-                (2, false) => avx2::dot::<2, 2>(self, g, x, rows.start, out),
-                (2, true) => avx2::dot::<2, 1>(self, g, x, rows.start, out),
-                (1, false) => avx2::dot::<1, 2>(self, g, x, rows.start, out),
-                (1, true) => avx2::dot::<1, 1>(self, g, x, rows.start, out),
-                (n, _) => panic!("{n} activation rows per call (1 to {ROWS})"),
+            let t0 = rows.start;
+            macro_rules! call {
+                ($f:ident) => {
+                    match (rows.len(), six) {
+                        (4, false) => avx2::$f::<4, 2>(self, g, x, t0, out),
+                        (4, true) => avx2::$f::<4, 1>(self, g, x, t0, out),
+                        (3, false) => avx2::$f::<3, 2>(self, g, x, t0, out),
+                        (3, true) => avx2::$f::<3, 1>(self, g, x, t0, out),
+                        (2, false) => avx2::$f::<2, 2>(self, g, x, t0, out),
+                        (2, true) => avx2::$f::<2, 1>(self, g, x, t0, out),
+                        (1, false) => avx2::$f::<1, 2>(self, g, x, t0, out),
+                        (1, true) => avx2::$f::<1, 1>(self, g, x, t0, out),
+                        (n, _) => panic!("{n} activation rows per call (1 to {ROWS})"),
+                    }
+                };
+            }
+            if vnni() {
+                call!(dot_vnni)
+            } else {
+                call!(dot)
             }
         }
     }
+}
+
+/// Whether the CPU has AVX-VNNI (`vpdpbusd` on 256-bit vectors), checked
+/// once. `FOLIO_NO_VNNI=1` keeps the AVX2 path (to compare the two).
+pub fn vnni() -> bool {
+    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::env::var_os("FOLIO_NO_VNNI").is_none()
+                && std::arch::is_x86_feature_detected!("avxvnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -165,6 +192,31 @@ mod avx2 {
     /// `2·P` `maddubs` are summed in i16 before each `madd`.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot<const R: usize, const P: usize>(
+        quads: &QuadBuffer,
+        g: usize,
+        x: &QuantizedRows,
+        t0: usize,
+        out: &mut [[f32; QUAD]; ROWS],
+    ) {
+        body::<R, P, false>(quads, g, x, t0, out)
+    }
+
+    /// [`dot`] with AVX-VNNI: each sub-block's products summed straight
+    /// into i32 by `vpdpbusd` (no i16 stage), then scaled per row by one
+    /// `vpmulld`.
+    #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+    pub unsafe fn dot_vnni<const R: usize, const P: usize>(
+        quads: &QuadBuffer,
+        g: usize,
+        x: &QuantizedRows,
+        t0: usize,
+        out: &mut [[f32; QUAD]; ROWS],
+    ) {
+        body::<R, P, true>(quads, g, x, t0, out)
+    }
+
+    #[inline(always)]
+    unsafe fn body<const R: usize, const P: usize, const VNNI: bool>(
         quads: &QuadBuffer,
         g: usize,
         x: &QuantizedRows,
@@ -200,11 +252,24 @@ mod avx2 {
                     for t in 0..R {
                         let eight = (xs[t].add(8 * c) as *const i64).read_unaligned();
                         let a = _mm256_set1_epi64x(eight);
-                        p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(w, a));
+                        p[t] = if VNNI {
+                            _mm256_dpbusd_avx_epi32(p[t], w, a)
+                        } else {
+                            _mm256_add_epi16(p[t], _mm256_maddubs_epi16(w, a))
+                        };
                     }
                 }
-                for t in 0..R {
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p[t], s));
+                if VNNI {
+                    // i32 lanes r0 r0 r1 r1 r2 r2 r3 r3, as `madd` gives
+                    // them: every other i16 scale lane.
+                    let s32 = _mm256_madd_epi16(s, _mm256_set1_epi32(1));
+                    for t in 0..R {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(p[t], s32));
+                    }
+                } else {
+                    for t in 0..R {
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p[t], s));
+                    }
                 }
                 h += P;
             }
